@@ -14,6 +14,7 @@
     │   └── CommandRejectedError      RESULT with an error code (carries the code)
     │       └── InvalidStateError     the state machine refused the transition
     ├── QueueClosedError         push/pop on a closed TelemetryQueue
+    ├── PoolClosedError          submit on a ThreadPool that was shut down
     ├── StoreError               the sample store failed
     └── UplinkError              an uplink could not deliver
 """
@@ -80,6 +81,10 @@ class InvalidStateError(CommandRejectedError):
 
 class QueueClosedError(TelemetryHubError):
     """The queue was closed for shutdown."""
+
+
+class PoolClosedError(TelemetryHubError):
+    """A job was submitted to a ThreadPool after shutdown."""
 
 
 class StoreError(TelemetryHubError):

@@ -1,1 +1,1 @@
-"""The host's view of a board: the link interface, the board link, clock mapping and the simulator."""
+"""The host's view of a board: link interface, board link, clock mapping, simulator."""
