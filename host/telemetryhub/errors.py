@@ -1,22 +1,22 @@
 """The one exception tree of TelemetryHub; each layer wraps foreign errors once, here.
 
-    TelemetryHubError
-    ├── ConfigError              bad or missing configuration (names key, value, expectation)
-    ├── ProtocolError            bytes that do not follow docs/protocol.md
-    │   ├── FramingError         malformed COBS / short frame
-    │   ├── ChecksumError        CRC-32 mismatch
-    │   └── IncompatibleProtocolError  board speaks another protocol major
-    ├── TransportError           the serial link failed (port vanished, open failed)
-    │   └── PortBusyError        another program holds the port exclusively
-    ├── DeviceError              the board answered or behaved wrongly
-    │   ├── DeviceNotConnectedError   no board is connected right now
-    │   ├── CommandTimeoutError       no RESULT within the timeout
-    │   └── CommandRejectedError      RESULT with an error code (carries the code)
-    │       └── InvalidStateError     the state machine refused the transition
-    ├── QueueClosedError         push/pop on a closed TelemetryQueue
-    ├── PoolClosedError          submit on a ThreadPool that was shut down
-    ├── StoreError               the sample store failed
-    └── UplinkError              an uplink could not deliver
+TelemetryHubError
+├── ConfigError              bad or missing configuration (names key, value, expectation)
+├── ProtocolError            bytes that do not follow docs/protocol.md
+│   ├── FramingError         malformed COBS / short frame
+│   ├── ChecksumError        CRC-32 mismatch
+│   └── IncompatibleProtocolError  board speaks another protocol major
+├── TransportError           the serial link failed (port vanished, open failed)
+│   └── PortBusyError        another program holds the port exclusively
+├── DeviceError              the board answered or behaved wrongly
+│   ├── DeviceNotConnectedError   no board is connected right now
+│   ├── CommandTimeoutError       no RESULT within the timeout
+│   └── CommandRejectedError      RESULT with an error code (carries the code)
+│       └── InvalidStateError     the state machine refused the transition
+├── QueueClosedError         push/pop on a closed TelemetryQueue
+├── PoolClosedError          submit on a ThreadPool that was shut down
+├── StoreError               the sample store failed
+└── UplinkError              an uplink could not deliver
 """
 
 from __future__ import annotations
