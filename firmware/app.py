@@ -9,7 +9,7 @@ from faults import DETERMINISTIC, INTERMITTENT, NONE, RANDOM, Faults
 from hal import Clock, Link, Sensor, Watchdog
 from ring import Ring
 
-FIRMWARE_VERSION = b"0.1.0"
+FIRMWARE_VERSION = b"telemetryhub-fw 0.1.0"
 
 # sample() outcomes
 SAMPLE_TAKEN = const(0)
@@ -24,7 +24,7 @@ _IDLE_WAIT_MS = const(20)
 _LINE_READY = const(1)
 
 _TEXTS = (
-    b"ok",
+    b"",
     b"bad checksum",
     b"unknown command",
     b"bad argument",

@@ -174,7 +174,7 @@ class FrameEncoder:
             ring_used,
             period_ms,
         )
-        return self._finish(_HEAD + 36)
+        return self._finish(_HEAD + 32)
 
     def encode_error(self, code: int, text: bytes) -> memoryview:
         self._begin(T_ERROR, 0)
