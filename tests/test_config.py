@@ -1,0 +1,219 @@
+"""Settings: file, environment and CLI layers, every error message, and the reload diff."""
+
+from __future__ import annotations
+
+import configparser
+import io
+from pathlib import Path
+
+import pytest
+
+from telemetryhub.config import (
+    Settings,
+    apply_overrides,
+    diff_settings,
+    key_specs,
+    load_settings,
+    needs_restart,
+    render_example,
+)
+from telemetryhub.errors import ConfigError
+
+
+def _ini(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.ini"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_without_file_or_environment() -> None:
+    settings = load_settings(env={})
+    assert settings == Settings()
+    assert settings.gateway.device == "sim"
+    assert settings.gateway.queue_capacity == 1000
+    assert settings.http.host == "127.0.0.1"
+    assert settings.uplink_http.endpoints == ()
+
+
+def test_file_values_are_typed(tmp_path: Path) -> None:
+    path = _ini(
+        tmp_path,
+        """
+[gateway]
+device = /dev/ttyACM0
+queue_capacity = 50
+log_level = debug
+log_format = JSON
+data_dir = ~/th
+[http]
+reads_open = no
+port = 0
+rate_limit_per_s = 2.5
+[mqtt]
+qos = 2
+password = p%ss
+[uplink_http]
+enabled = yes
+endpoints = https://a.example/ingest, http://b.example
+""",
+    )
+    s = load_settings(path, env={})
+    assert (s.gateway.device, s.gateway.queue_capacity) == ("/dev/ttyACM0", 50)
+    assert (s.gateway.log_level, s.gateway.log_format) == ("DEBUG", "json")
+    assert s.gateway.data_dir == str(Path.home() / "th")
+    assert (s.http.reads_open, s.http.port, s.http.rate_limit_per_s) == (False, 0, 2.5)
+    assert (s.mqtt.qos, s.mqtt.password) == (2, "p%ss")
+    assert s.uplink_http.endpoints == ("https://a.example/ingest", "http://b.example")
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "expected"),
+    [
+        ("gateway", "queue_capacity", "abc", "a positive integer"),
+        ("gateway", "pool_workers", "0", "a positive integer"),
+        ("gateway", "log_level", "LOUD", "one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+        ("gateway", "log_format", "xml", "one of text, json"),
+        ("gateway", "device", "", "sim, emulator, auto or a serial port name"),
+        ("device", "reconnect_max_s", "0", "a finite number > 0"),
+        ("validation", "min_value", "nan", "a finite number"),
+        ("http", "port", "70000", "a TCP port number 0-65535"),
+        ("http", "reads_open", "maybe", "true or false"),
+        ("mqtt", "port", "0", "a TCP port number 1-65535"),
+        ("mqtt", "qos", "3", "an MQTT QoS level: 0, 1 or 2"),
+        ("uplink_http", "endpoints", "ftp://x", "a comma-separated list of http:// or https://"),
+        ("store", "max_bytes", "-1", "an integer >= 0"),
+    ],
+)
+def test_bad_value_names_source_key_value_and_expectation(
+    tmp_path: Path, section: str, key: str, value: str, expected: str
+) -> None:
+    path = _ini(tmp_path, f"[{section}]\n{key} = {value}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={})
+    message = str(info.value)
+    assert message.startswith(f"{path} [{section}] {key} = {value!r}: expected ")
+    assert expected in message
+
+
+def test_the_briefs_example_message(tmp_path: Path) -> None:
+    path = _ini(tmp_path, "[gateway]\nqueue_capacity = abc\n")
+    with pytest.raises(
+        ConfigError, match=r"\[gateway\] queue_capacity = 'abc': expected a positive"
+    ):
+        load_settings(path, env={})
+
+
+def test_unknown_section_and_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"\[gatway\]: unknown section; expected one of gateway"):
+        load_settings(_ini(tmp_path, "[gatway]\ndevice = sim\n"), env={})
+    with pytest.raises(
+        ConfigError, match=r"\[gateway\] queue_capacty: unknown key; .*queue_capacity"
+    ):
+        load_settings(_ini(tmp_path, "[gateway]\nqueue_capacty = 5\n"), env={})
+    with pytest.raises(ConfigError, match=r"\[DEFAULT\]: unknown section"):
+        load_settings(_ini(tmp_path, "[DEFAULT]\ndevice = sim\n"), env={})
+
+
+def test_missing_and_malformed_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"config file '.*nope\.ini' not found"):
+        load_settings(tmp_path / "nope.ini", env={})
+    with pytest.raises(ConfigError, match="not a valid INI file"):
+        load_settings(_ini(tmp_path, "device = sim\n"), env={})
+    with pytest.raises(ConfigError, match="not a valid INI file"):
+        load_settings(_ini(tmp_path, "[gateway]\ndevice = a\ndevice = b\n"), env={})
+
+
+def test_environment_overrides_file_and_is_validated(tmp_path: Path) -> None:
+    path = _ini(tmp_path, "[gateway]\nqueue_capacity = 50\n[uplink_http]\nbatch_size = 9\n")
+    env = {
+        "TELEMETRYHUB_GATEWAY_QUEUE_CAPACITY": "70",
+        "TELEMETRYHUB_UPLINK_HTTP_BATCH_SIZE": "10",
+        "TELEMETRYHUB_CONFIG": "ignored: not a setting name",
+        "HOME": "/root",
+    }
+    s = load_settings(path, env=env)
+    assert (s.gateway.queue_capacity, s.uplink_http.batch_size) == (70, 10)
+    with pytest.raises(
+        ConfigError,
+        match=r"^environment TELEMETRYHUB_GATEWAY_QUEUE_CAPACITY = 'x': expected a positive",
+    ):
+        load_settings(env={"TELEMETRYHUB_GATEWAY_QUEUE_CAPACITY": "x"})
+    with pytest.raises(ConfigError, match="environment TELEMETRYHUB_HTTP_PROT: unknown setting"):
+        load_settings(env={"TELEMETRYHUB_HTTP_PROT": "1"})
+
+
+def test_os_environ_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEMETRYHUB_DEVICE_PERIOD_MS", "20")
+    assert load_settings().device.period_ms == 20
+
+
+def test_cli_overrides_beat_environment_and_file(tmp_path: Path) -> None:
+    path = _ini(tmp_path, "[http]\nport = 1000\n")
+    env = {"TELEMETRYHUB_HTTP_PORT": "2000"}
+    s = load_settings(path, env=env, overrides={"http.port": 3000, "mqtt.enabled": True})
+    assert (s.http.port, s.mqtt.enabled) == (3000, True)
+    with pytest.raises(ConfigError, match=r"^command line http\.port = 'x': expected a TCP port"):
+        load_settings(env={}, overrides={"http.port": "x"})
+    with pytest.raises(ConfigError, match=r"command line http\.prot: unknown key"):
+        load_settings(env={}, overrides={"http.prot": 1})
+    with pytest.raises(ConfigError, match=r"command line port: unknown key; expected .*section"):
+        load_settings(env={}, overrides={"port": 1})
+
+
+def test_rules_across_keys() -> None:
+    with pytest.raises(ConfigError, match=r"min_value = 5\.0, max_value = 1\.0: expected min"):
+        load_settings(env={}, overrides={"validation.min_value": 5, "validation.max_value": 1})
+    with pytest.raises(ConfigError, match=r"tls_cert = 'c.pem', tls_key = '': expected both"):
+        load_settings(env={}, overrides={"http.tls_cert": "c.pem"})
+    with pytest.raises(ConfigError, match=r"\[uplink_http\] enabled = True, endpoints = ''"):
+        load_settings(env={}, overrides={"uplink_http.enabled": "on"})
+
+
+def test_reload_diff_says_live_or_restart() -> None:
+    old = Settings()
+    new = apply_overrides(
+        old,
+        {
+            "device.period_ms": 50,
+            "gateway.log_level": "warning",
+            "mqtt.host": "broker",
+            "uplink_http.endpoints": ("https://x",),
+            "http.port": 9000,
+            "gateway.queue_capacity": 10,
+        },
+        source="SIGHUP",
+    )
+    changes = {(c.section, c.key): c for c in diff_settings(old, new)}
+    assert set(changes) == {
+        ("device", "period_ms"),
+        ("gateway", "log_level"),
+        ("mqtt", "host"),
+        ("uplink_http", "endpoints"),
+        ("http", "port"),
+        ("gateway", "queue_capacity"),
+    }
+    assert changes[("device", "period_ms")].old == 100
+    assert changes[("device", "period_ms")].new == 50
+    live = {name for name, c in changes.items() if c.live}
+    assert live == {
+        ("device", "period_ms"),
+        ("gateway", "log_level"),
+        ("mqtt", "host"),
+        ("uplink_http", "endpoints"),
+    }
+    restart = {(c.section, c.key) for c in needs_restart(list(changes.values()))}
+    assert restart == {("http", "port"), ("gateway", "queue_capacity")}
+    assert diff_settings(new, new) == []
+    with pytest.raises(ConfigError, match=r"^SIGHUP device\.period_ms = '0'"):
+        apply_overrides(old, {"device.period_ms": 0}, source="SIGHUP")
+
+
+def test_example_file_loads_back_to_the_defaults(tmp_path: Path) -> None:
+    text = render_example()
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_file(io.StringIO(text))
+    assert len([k for s in parser.sections() for k in parser[s]]) == len(key_specs())
+    assert load_settings(_ini(tmp_path, text), env={}) == Settings()
+    spec = key_specs()[0]
+    assert spec.env_var == "TELEMETRYHUB_GATEWAY_DEVICE"
+    assert all(s.doc and s.expected for s in key_specs())
