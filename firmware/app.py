@@ -151,6 +151,7 @@ class App:
 
     def _enter_safe_state(self, reason: bytes) -> None:
         if self.device.fail():
+            self.flush()  # the samples taken before the fault go out before the STATE
             self._send(self.encoder.encode_state(SAFE_STATE, CAUSE_FAULT, reason))
 
     # -- sending
@@ -242,38 +243,38 @@ class App:
         else:
             self._send_result(cmd_id, self._handlers[verb](args))
 
-    def _do_hello(self, args: list) -> int:
+    def _do_hello(self, args: list[str]) -> int:
         self._send_hello()
         self.ring.rewind()
         return OK
 
-    def _do_ping(self, args: list) -> int:
+    def _do_ping(self, args: list[str]) -> int:
         return OK
 
-    def _do_start(self, args: list) -> int:
+    def _do_start(self, args: list[str]) -> int:
         code = self.device.start()
         if code == OK:
             self._due_ms = self.clock.ticks_ms()
             self._send(self.encoder.encode_state(MEASURING, CAUSE_COMMAND, b"start"))
         return code
 
-    def _do_stop(self, args: list) -> int:
+    def _do_stop(self, args: list[str]) -> int:
         code = self.device.stop()
         if code == OK:
             self._send(self.encoder.encode_state(IDLE, CAUSE_COMMAND, b"stop"))
         return code
 
-    def _do_reset(self, args: list) -> int:
+    def _do_reset(self, args: list[str]) -> int:
         self.faults.clear()
         if self.device.reset():
             self._send(self.encoder.encode_state(IDLE, CAUSE_COMMAND, b"reset"))
         return OK
 
-    def _do_set(self, args: list) -> int:
+    def _do_set(self, args: list[str]) -> int:
         self.period_ms = int(args[1])
         return OK
 
-    def _do_fault(self, args: list) -> int:
+    def _do_fault(self, args: list[str]) -> int:
         mode = args[0]
         if mode == "none":
             self.faults.configure(NONE, 0)
@@ -283,7 +284,7 @@ class App:
             self.faults.configure(_FAULT_MODES.get(mode, DETERMINISTIC), int(args[1]))
         return OK
 
-    def _do_status(self, args: list) -> int:
+    def _do_status(self, args: list[str]) -> int:
         faults = self.faults
         self._send(
             self.encoder.encode_status(
@@ -301,6 +302,6 @@ class App:
         )
         return OK
 
-    def _do_ack(self, args: list) -> int:
+    def _do_ack(self, args: list[str]) -> int:
         self.ring.ack(int(args[0]))
         return OK

@@ -224,7 +224,7 @@ def parse_probability(word: str) -> int:
     return value if value <= 65536 else -1
 
 
-def _check_args(verb: str, args: list) -> bool:
+def _check_args(verb: str, args: list[str]) -> bool:
     n = len(args)
     if verb == "set":
         return n == 2 and args[0] == "period_ms" and _is_decimal(args[1]) and (
@@ -248,7 +248,7 @@ def _check_args(verb: str, args: list) -> bool:
     return n == 0
 
 
-def parse_command(line: bytes) -> tuple:
+def parse_command(line: bytes) -> tuple[int, int, str, list[str]]:
     # line: one command line without "\n" (and without a "\r" before it).
     # Returns (code, cmd_id, verb, args); cmd_id is -1 when it cannot be trusted (answer with ERROR).
     if len(line) > LINE_MAX:

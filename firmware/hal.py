@@ -27,14 +27,16 @@ RESET_DEEP_SLEEP = const(5)
 
 
 class Clock:
+    # The stubs make ticks an opaque type; on every port they are small ints, used as such here.
+
     def ticks_ms(self) -> int:
-        return time.ticks_ms()
+        return time.ticks_ms()  # type: ignore[return-value]  # a small int (see above)
 
     def ticks_diff(self, a: int, b: int) -> int:
         return time.ticks_diff(a, b)
 
     def ticks_add(self, t: int, delta_ms: int) -> int:
-        return time.ticks_add(t, delta_ms)
+        return time.ticks_add(t, delta_ms)  # type: ignore[type-var]  # a small int (see above)
 
 
 class Sensor:
@@ -73,13 +75,13 @@ class Esp32TempSensor(Sensor):
     def __init__(self) -> None:
         import esp32  # type: ignore[import-not-found]  # only on ESP32; not in the rp2 stubs
 
-        self._mcu = getattr(esp32, "mcu_temperature", None)  # S2/S3/C3: degC
-        self._raw = getattr(esp32, "raw_temperature", None)  # classic ESP32: degF
+        self._esp32 = esp32
 
     def read(self) -> int:
-        if self._mcu is not None:
-            return self._mcu() * 1000
-        return (self._raw() - 32) * 5000 // 9
+        esp32 = self._esp32
+        if hasattr(esp32, "mcu_temperature"):  # S2/S3/C3: whole degC
+            return esp32.mcu_temperature() * 1000
+        return (esp32.raw_temperature() - 32) * 5000 // 9  # classic ESP32: degF
 
 
 def make_sensor(kind: str, rng: XorShift16) -> Sensor:
@@ -187,7 +189,7 @@ def make_link(kind: str, uart_id: int, baud: int, tx: int, rx: int) -> Link:
 def unique_id() -> str:
     if UNIX:
         # stand-in: the emulator names its board; a plain run is one fixed board
-        return os.getenv("TELEMETRYHUB_DEVICE_ID") or "unix-0001"  # type: ignore[attr-defined]
+        return os.getenv("TELEMETRYHUB_DEVICE_ID") or "unix-0001"
     import binascii
 
     import machine
@@ -198,7 +200,7 @@ def unique_id() -> str:
 def reset_cause() -> int:
     if UNIX:
         # stand-in: a process start is a power-on unless the emulator says otherwise
-        cause = os.getenv("TELEMETRYHUB_RESET_CAUSE")  # type: ignore[attr-defined]
+        cause = os.getenv("TELEMETRYHUB_RESET_CAUSE")
         return int(cause) if cause else RESET_POWER_ON
     import machine
 

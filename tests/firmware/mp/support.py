@@ -91,7 +91,7 @@ def make_app(capacity: int = 64, link=None, sensor=None, seed: int = 1234) -> Ap
 
 
 def line(text: str) -> bytes:
-    return ("%s*%08X\n" % (text, binascii.crc32(text.encode()))).encode()
+    return (f"{text}*{binascii.crc32(text.encode()):08X}\n").encode()
 
 
 def command(app: App, text: str) -> list:

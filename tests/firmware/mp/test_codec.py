@@ -23,8 +23,14 @@ def encode(enc: FrameEncoder, kind: str, flags: int, f: dict) -> memoryview:
     if kind == "HELLO":
         assert (f["proto_major"], f["proto_minor"]) == (codec.PROTO_MAJOR, codec.PROTO_MINOR)
         return enc.encode_hello(
-            f["ring_capacity"], f["period_ms"], f["boot_id"], f["reset_cause"], f["state"],
-            b(f["device_id"]), b(f["firmware_version"]), b(f["unit"]),
+            f["ring_capacity"],
+            f["period_ms"],
+            f["boot_id"],
+            f["reset_cause"],
+            f["state"],
+            b(f["device_id"]),
+            b(f["firmware_version"]),
+            b(f["unit"]),
         )
     if kind == "SAMPLES":
         enc.begin_samples(flags, len(f["samples"]))
@@ -37,9 +43,16 @@ def encode(enc: FrameEncoder, kind: str, flags: int, f: dict) -> memoryview:
         return enc.encode_result(f["cmd_id"], f["code"], f["t_ms"], b(f["text"]))
     if kind == "STATUS":
         return enc.encode_status(
-            f["state"], f["fault_mode"], f["samples_taken"], f["samples_sent"],
-            f["samples_resent"], f["dropped_overflow"], f["commands_rejected"],
-            f["read_failures"], f["ring_used"], f["period_ms"],
+            f["state"],
+            f["fault_mode"],
+            f["samples_taken"],
+            f["samples_sent"],
+            f["samples_resent"],
+            f["dropped_overflow"],
+            f["commands_rejected"],
+            f["read_failures"],
+            f["ring_used"],
+            f["period_ms"],
         )
     assert kind == "ERROR", kind
     return enc.encode_error(f["code"], b(f["text"]))
@@ -64,7 +77,8 @@ def test_commands_match_every_vector():
         assert (code, cmd_id, verb, args) == (codec.OK, v["cmd_id"], v["verb"], v["args"]), v
     for v in vectors["invalid"]:
         code, cmd_id, verb, args = parse_command(b(v["line"]).rstrip(b"\n"))
-        assert cmd_id == -1 and code == codec.BAD_CHECKSUM, v  # answered with ERROR, id untrusted
+        assert cmd_id == -1, v  # answered with ERROR: the id cannot be trusted
+        assert code == codec.BAD_CHECKSUM, v
 
 
 def parsed(text: str) -> tuple:
@@ -104,11 +118,27 @@ def test_parse_unknown_verb_keeps_the_id():
 
 def test_parse_bad_arguments():
     bad = (
-        "1 ping now", "1 set period_ms 0", "1 set period_ms 60001", "1 set period_ms",
-        "1 set speed 5", "1 set period_ms 1.5", "1 fault", "1 fault none 1", "1 fault random",
-        "1 fault random 1.01", "1 fault random -0.1", "1 fault random x", "1 fault random 0.5.1",
-        "1 fault intermittent 0", "1 fault intermittent", "1 fault deterministic -1",
-        "1 fault sometimes 1", "1 ack", "1 ack 1073741824", "1 ack -5", "1 start  now",
+        "1 ping now",
+        "1 set period_ms 0",
+        "1 set period_ms 60001",
+        "1 set period_ms",
+        "1 set speed 5",
+        "1 set period_ms 1.5",
+        "1 fault",
+        "1 fault none 1",
+        "1 fault random",
+        "1 fault random 1.01",
+        "1 fault random -0.1",
+        "1 fault random x",
+        "1 fault random 0.5.1",
+        "1 fault intermittent 0",
+        "1 fault intermittent",
+        "1 fault deterministic -1",
+        "1 fault sometimes 1",
+        "1 ack",
+        "1 ack 1073741824",
+        "1 ack -5",
+        "1 start  now",
     )
     for text in bad:
         assert parsed(text)[:2] == (codec.BAD_ARGUMENT, 1), text
@@ -159,5 +189,7 @@ def test_cobs_output_never_holds_zero_between_delimiters():
     enc = FrameEncoder()
     for fill in (0, 1, 0xFF):
         wire = bytes(enc.encode_error(fill, bytes([fill]) * 300))  # text cut to fit
-        assert wire[0] == 0 and wire[-1] == 0 and 0 not in wire[1:-1]
+        assert wire[0] == 0
+        assert wire[-1] == 0
+        assert 0 not in wire[1:-1]
         assert len(wire) == 254 + 3  # 254-byte body + 1 COBS byte

@@ -34,16 +34,19 @@ def test_ack_frees_every_sample_up_to_seq():
 
 def test_cursor_sends_each_sample_once_and_hello_rewinds_to_oldest_unacked():
     ring = filled(8, 5)
-    assert ring.pending() == 5 and not ring.is_resend()
+    assert ring.pending() == 5
+    assert not ring.is_resend()
     ring.advance(5)
     assert ring.pending() == 0
     ring.ack(1)
     ring.rewind()
-    assert ring.pending() == 3 and ring.is_resend()
+    assert ring.pending() == 3
+    assert ring.is_resend()
     assert ring.sent_mark - ring.cursor == 3
     ring.push(200, 1, 0)
     ring.advance(3)
-    assert not ring.is_resend() and ring.pending() == 1
+    assert not ring.is_resend()
+    assert ring.pending() == 1
 
 
 def test_overflow_drops_oldest_and_counts():
@@ -53,7 +56,8 @@ def test_overflow_drops_oldest_and_counts():
     ring.push(1, 2, 0)
     assert ring.dropped_overflow == 2
     assert held(ring) == [2, 3, 4, 5]
-    assert ring.cursor == 0 and ring.sent_mark == 0
+    assert ring.cursor == 0
+    assert ring.sent_mark == 0
     assert ring.count == ring.capacity
 
 
