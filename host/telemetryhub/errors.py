@@ -16,7 +16,8 @@ TelemetryHubError
 ├── QueueClosedError         push/pop on a closed TelemetryQueue
 ├── PoolClosedError          submit on a ThreadPool that was shut down
 ├── StoreError               the sample store failed
-└── UplinkError              an uplink could not deliver
+├── UplinkError              an uplink could not deliver
+└── ApiError                 a gateway's REST API answered with an error (carries the status)
 """
 
 from __future__ import annotations
@@ -93,3 +94,12 @@ class StoreError(TelemetryHubError):
 
 class UplinkError(TelemetryHubError):
     """An uplink could not deliver."""
+
+
+class ApiError(TelemetryHubError):
+    """A gateway's REST API answered with an HTTP error, or could not be reached (status 0)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}" if status else message)
+        self.status = status
+        self.message = message
