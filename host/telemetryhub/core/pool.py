@@ -196,9 +196,7 @@ class ThreadPool:
 
     def _release_lane(self, key: Hashable) -> None:
         """Move the lane's next job to the ready queue, or retire the lane (lock held)."""
-        lane = self._lanes.get(key)
-        if lane is None:  # dropped by a cancelling shutdown while this job ran
-            return
+        lane = self._lanes[key]  # a cancelling shutdown empties a running lane, never removes it
         if lane:
             self._ready.append(_Task(lane.popleft(), key))
             self._work.notify()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import operator
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -49,6 +50,7 @@ CREATE TABLE IF NOT EXISTS cursors (
 _COLUMNS = "device_id, boot_id, seq, board_ms, ts, value, channel, unit"
 _INSERT = f"INSERT OR IGNORE INTO samples ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 
+_sample_row = operator.attrgetter(*_COLUMNS.split(", "))
 _INSERT_DEVICE = "INSERT OR IGNORE INTO devices (device_id) VALUES (?)"
 
 
@@ -95,10 +97,7 @@ class SqliteStore:
         """
         if not samples:
             return 0
-        rows = [
-            (s.device_id, s.boot_id, s.seq, s.board_ms, s.ts, s.value, s.channel, s.unit)
-            for s in samples
-        ]
+        rows = list(map(_sample_row, samples))
         device_ids = [(d,) for d in {s.device_id for s in samples}]
         with self._write_lock, self._guard("write_batch"):
             conn = self._open_writer()
