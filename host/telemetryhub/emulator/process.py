@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import signal
 import subprocess
@@ -11,6 +10,8 @@ import sys
 import time
 import tty
 from pathlib import Path
+
+from telemetryhub.emulator.pty_bridge import read_master
 
 # Installed as machine.py on the module path (after the flash): the unix port lacks
 # machine.reset/soft_reset, so they ask the emulator (through an inherited pipe) to reset
@@ -120,14 +121,7 @@ class MicroPythonProcess:
 
     def read(self) -> bytes | None:
         """Output bytes; b"" if none yet; None once the process closed its pty (it ended)."""
-        try:
-            return os.read(self.fd, 65536) or None
-        except BlockingIOError:
-            return b""
-        except OSError as exc:
-            if exc.errno == errno.EIO:
-                return None
-            raise
+        return read_master(self.fd)
 
     def write(self, data: bytes | bytearray) -> int:
         """Write what fits into the board's stdin; returns the count (0 if full or gone)."""

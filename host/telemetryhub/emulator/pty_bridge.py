@@ -10,6 +10,18 @@ import tty
 from pathlib import Path
 
 
+def read_master(fd: int) -> bytes | None:
+    """Read a non-blocking pty master: b"" if nothing yet, None once the slave side is closed."""
+    try:
+        return os.read(fd, 65536) or None
+    except BlockingIOError:
+        return b""
+    except OSError as exc:
+        if exc.errno == errno.EIO:
+            return None
+        raise
+
+
 class HostPort:
     """One "plugged in" pty plus a stable symlink to it; only the emulator's I/O thread uses it.
 
@@ -66,14 +78,7 @@ class HostPort:
 
     def read(self) -> bytes | None:
         """Bytes the host wrote; b"" if none yet; None when the host closed the port."""
-        try:
-            return os.read(self._master_fd, 65536)
-        except BlockingIOError:
-            return b""
-        except OSError as exc:
-            if exc.errno == errno.EIO:
-                return None
-            raise
+        return read_master(self._master_fd)
 
     def write(self, data: bytes | bytearray) -> int | None:
         """Write what fits; returns the count, or None when the host closed the port."""
