@@ -168,9 +168,11 @@ class UartLink(Link):
         self._uart = machine.UART(uart_id, baud, tx=machine.Pin(tx), rx=machine.Pin(rx))
 
     def read(self, buf: bytearray) -> int:
-        if not self._uart.any():
+        n = self._uart.any()
+        if not n:
             return 0
-        return self._uart.readinto(buf) or 0
+        # only what is waiting: a longer readinto would wait for the UART timeout
+        return self._uart.readinto(buf, n if n < len(buf) else len(buf)) or 0
 
     def write(self, data: memoryview) -> int:
         return self._uart.write(data) or 0
