@@ -1,0 +1,40 @@
+"""Store-and-forward uplinks (MQTT, HTTP), their shared forwarder, and store retention."""
+
+from __future__ import annotations
+
+from telemetryhub.uplink.base import CursorStore, Forwarder, Sink, sample_record
+from telemetryhub.uplink.breaker import CircuitBreaker
+from telemetryhub.uplink.http import HttpSink, http_uplink
+from telemetryhub.uplink.ledger import DeliveryLedger
+from telemetryhub.uplink.mqtt import MqttSink, mqtt_uplink
+from telemetryhub.uplink.pacing import Backoff, TokenBucket
+from telemetryhub.uplink.retention import Eviction, StoreRetention
+from telemetryhub.uplink.settings import (
+    ForwarderSettings,
+    HttpUplinkSettings,
+    MqttSettings,
+    RetentionSettings,
+)
+from telemetryhub.uplink.subscriber import DedupSubscriber
+
+__all__ = [
+    "Backoff",
+    "CircuitBreaker",
+    "CursorStore",
+    "DedupSubscriber",
+    "DeliveryLedger",
+    "Eviction",
+    "Forwarder",
+    "ForwarderSettings",
+    "HttpSink",
+    "HttpUplinkSettings",
+    "MqttSettings",
+    "MqttSink",
+    "RetentionSettings",
+    "Sink",
+    "StoreRetention",
+    "TokenBucket",
+    "http_uplink",
+    "mqtt_uplink",
+    "sample_record",
+]

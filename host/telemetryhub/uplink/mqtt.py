@@ -1,0 +1,230 @@
+"""MqttSink: delivers sample batches to an MQTT broker with QoS 1, confirmed by PUBACK."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import ssl
+import threading
+from collections.abc import Mapping, Sequence
+from itertools import groupby
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+from telemetryhub.errors import UplinkError
+from telemetryhub.models import Sample
+from telemetryhub.uplink.base import (
+    CONNECTED,
+    DISCONNECTED,
+    CursorStore,
+    Forwarder,
+    sample_record,
+)
+from telemetryhub.uplink.settings import MqttSettings
+
+_log = logging.getLogger(__name__)
+
+ONLINE = b"online"
+OFFLINE = b"offline"
+
+
+class MqttSink:
+    """One paho client, connected in the background, that publishes batches per device.
+
+    Topics: samples on `topic_template`, the last delivered sample of each device retained on
+    `state_topic_template`, and `online`/`offline` retained on `status_topic_template` (the
+    `offline` is also the last will, so the broker announces a gateway that vanished).
+
+    paho's network thread (loop_start) is a daemon thread. That is acceptable here only
+    because it holds no data: a batch counts as delivered, and the cursor moves, only after
+    every PUBACK arrived; whatever the thread had in hand at exit is still in the store.
+    """
+
+    kind = "mqtt"
+
+    def __init__(self, settings: MqttSettings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._connected = threading.Event()
+        self._connects = 0
+        self._disconnects = 0
+        self._messages = 0
+        self._last_connect_error: str | None = None
+        self._opened = False
+        self._closed = False
+        self._client = self._make_client()
+
+    def _make_client(self) -> mqtt.Client:
+        s = self.settings
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=s.client_id or f"telemetryhub-{s.gateway_id}",
+            protocol=mqtt.MQTTv311,
+        )
+        if s.username is not None:
+            client.username_pw_set(s.username, s.password)
+        if s.tls:
+            client.tls_set(
+                ca_certs=s.tls_ca_certs,
+                certfile=s.tls_certfile,
+                keyfile=s.tls_keyfile,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+            client.tls_insecure_set(s.tls_insecure)
+        client.will_set(self._status_topic(), OFFLINE, qos=1, retain=True)
+        client.reconnect_delay_set(s.reconnect_min_s, s.reconnect_max_s)
+        client.max_inflight_messages_set(s.max_inflight)
+        client.max_queued_messages_set(s.max_queued_messages)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        return client
+
+    # -- Sink -------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Connect in the background; paho retries with backoff until close()."""
+        with self._lock:
+            if self._opened:
+                return
+            self._opened = True
+        self._client.connect_async(
+            self.settings.host, self.settings.port, self.settings.keepalive_s
+        )
+        self._client.loop_start()
+
+    def deliver(self, samples: Sequence[Sample]) -> None:
+        """Publish one QoS 1 message per device run (chunked) and wait for every PUBACK."""
+        if not self._connected.is_set():
+            raise UplinkError(f"MQTT broker {self._broker()} not connected")
+        infos = [self._publish(topic, payload) for topic, payload in self._messages_for(samples)]
+        for info in infos:
+            self._wait_puback(info)
+        with self._lock:
+            self._messages += len(infos)
+        self._publish_states(samples)
+
+    def publish_state(self, device_id: str, state: Mapping[str, object]) -> None:
+        """Publish `state` retained on the device's state topic (best effort, not awaited)."""
+        if self._connected.is_set():
+            topic = self._topic(self.settings.state_topic_template, device_id)
+            self._client.publish(topic, json.dumps(state), qos=1, retain=True)
+
+    def state(self) -> str:
+        return CONNECTED if self._connected.is_set() else DISCONNECTED
+
+    def hold_off_s(self) -> float:
+        return 0.0
+
+    def close(self) -> None:
+        """Announce `offline` (a clean disconnect does not fire the will), then disconnect."""
+        with self._lock:
+            if self._closed or not self._opened:
+                self._closed = True
+                return
+            self._closed = True
+        if self._connected.is_set():
+            info = self._client.publish(self._status_topic(), OFFLINE, qos=1, retain=True)
+            # No PUBACK means the link is likely dead; the broker then publishes the will.
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(self.settings.publish_timeout_s)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def status(self) -> dict[str, object]:
+        with self._lock:
+            return {
+                "broker": self._broker(),
+                "connects": self._connects,
+                "disconnects": self._disconnects,
+                "messages_published": self._messages,
+                "last_connect_error": self._last_connect_error,
+            }
+
+    # -- publishing -------------------------------------------------------------------------
+
+    def _messages_for(self, samples: Sequence[Sample]) -> list[tuple[str, bytes]]:
+        """(topic, payload) per consecutive run of one device, in order, chunked."""
+        limit = max(1, self.settings.max_samples_per_message)
+        out: list[tuple[str, bytes]] = []
+        for device_id, run in groupby(samples, key=lambda s: s.device_id):
+            records = [sample_record(s) for s in run]
+            topic = self._topic(self.settings.topic_template, device_id)
+            for start in range(0, len(records), limit):
+                body = {
+                    "gateway": self.settings.gateway_id,
+                    "device": device_id,
+                    "samples": records[start : start + limit],
+                }
+                out.append((topic, json.dumps(body, separators=(",", ":")).encode()))
+        return out
+
+    def _publish(self, topic: str, payload: bytes) -> mqtt.MQTTMessageInfo:
+        info = self._client.publish(topic, payload, qos=1)
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_AGAIN):
+            raise UplinkError(f"MQTT publish to {topic} failed: {mqtt.error_string(info.rc)}")
+        return info
+
+    def _wait_puback(self, info: mqtt.MQTTMessageInfo) -> None:
+        timeout_s = self.settings.publish_timeout_s
+        try:
+            info.wait_for_publish(timeout_s)
+        except (RuntimeError, ValueError) as exc:
+            raise UplinkError(f"MQTT publish to {self._broker()} failed: {exc}") from exc
+        if not info.is_published():
+            raise UplinkError(f"MQTT broker {self._broker()}: no PUBACK within {timeout_s} s")
+
+    def _publish_states(self, samples: Sequence[Sample]) -> None:
+        last: dict[str, Sample] = {s.device_id: s for s in samples}
+        for device_id, sample in last.items():
+            self.publish_state(device_id, {"device": device_id, **sample_record(sample)})
+
+    # -- paho callbacks (paho's network thread) ---------------------------------------------
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: object,
+        reason_code: ReasonCode,
+        properties: object,
+    ) -> None:
+        if reason_code.is_failure:
+            with self._lock:
+                self._last_connect_error = str(reason_code)
+            return
+        with self._lock:
+            self._connects += 1
+            self._last_connect_error = None
+        client.publish(self._status_topic(), ONLINE, qos=1, retain=True)
+        self._connected.set()
+        _log.info("MQTT connected to %s", self._broker())
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: object,
+        reason_code: ReasonCode,
+        properties: object,
+    ) -> None:
+        self._connected.clear()
+        with self._lock:
+            self._disconnects += 1
+        _log.info("MQTT disconnected from %s: %s", self._broker(), reason_code)
+
+    def _topic(self, template: str, device_id: str) -> str:
+        return template.format(gateway_id=self.settings.gateway_id, device_id=device_id)
+
+    def _status_topic(self) -> str:
+        return self.settings.status_topic_template.format(gateway_id=self.settings.gateway_id)
+
+    def _broker(self) -> str:
+        return f"{self.settings.host}:{self.settings.port}"
+
+
+def mqtt_uplink(store: CursorStore, settings: MqttSettings, name: str = "mqtt") -> Forwarder:
+    """The MQTT uplink the core starts and stops: a Forwarder around an MqttSink."""
+    return Forwarder(name, store, MqttSink(settings), settings.forwarding)
