@@ -1,0 +1,36 @@
+"""The Flask app factory: wires the core, settings, guards, error handlers and blueprints."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, render_template
+
+from telemetryhub.api.auth import Role, TokenAuthority
+from telemetryhub.api.contracts import GatewayView
+from telemetryhub.api.guard import ApiState, install_guards, requires
+from telemetryhub.api.handlers import register_error_handlers
+from telemetryhub.api.metrics import ApiMetrics
+from telemetryhub.api.ratelimit import RateLimiter
+from telemetryhub.api.routes import bp as api_bp
+from telemetryhub.api.settings import ApiSettings
+
+
+def create_app(core: GatewayView, settings: ApiSettings) -> Flask:
+    """A new app serving `core` under `settings`; nothing starts until a server runs it."""
+    app = Flask("telemetryhub.api", static_folder="static", template_folder="templates")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    limiter = (
+        RateLimiter(settings.rate_per_s, settings.rate_burst) if settings.rate_per_s > 0 else None
+    )
+    state = ApiState(core, settings, TokenAuthority(settings), limiter, ApiMetrics(core))
+    install_guards(app, state)
+    register_error_handlers(app)
+    app.register_blueprint(api_bp)
+    app.add_url_rule("/", "dashboard", _dashboard)
+    return app
+
+
+@requires(Role.ANONYMOUS)
+def _dashboard() -> Response:
+    # The page holds no data: it fetches /status with the token the user typed.
+    return Response(render_template("dashboard.html"), mimetype="text/html")

@@ -1,0 +1,105 @@
+"""The slice of the gateway core the REST API reads and drives (`GatewayView`).
+
+`telemetryhub.core.gateway.GatewayCore` satisfies it; tests may use a small fake. The API reads
+these keys of `status()` (missing ones are reported as absent, never guessed):
+
+- ``state``: "Idle" | "Measuring" | "SafeState"
+- ``latest_sample``: ``{"seq", "value", "unit", "ts", ...}`` or None
+- ``metrics``: numbers such as ``samples_received``, ``samples_stored``, ``samples_processed``,
+  ``samples_dropped``, ``queue_depth``, ``queue_capacity``, ``queue_high_water``,
+  ``pool_jobs_processed``, ``pool_jobs_queued``, ``pool_num_threads``; drop reasons as
+  ``samples_missed_on_board``, ``samples_dropped_shutdown``, ``store_errors``, ``rejected_*``
+- ``link``: ``{"connected": bool, "crc_errors", "framing_errors", "reconnects", ...}``
+- ``device``: ``{"device_id", "period_ms", ...}`` or None
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from telemetryhub.models import DeviceState, Fault, Sample
+
+
+class SampleReader(Protocol):
+    """Read side of the sample store (`SqliteStore.query`)."""
+
+    def query(
+        self,
+        device_id: str | None = None,
+        since_ts: float | None = None,
+        until_ts: float | None = None,
+        limit: int = 1000,
+    ) -> list[Sample]:
+        """Stored samples matching the filters, oldest first."""
+        ...
+
+
+class HistogramSnapshotView(Protocol):
+    """Per-bucket counts (not cumulative; one more than bounds, the last is +Inf)."""
+
+    @property
+    def bounds_s(self) -> tuple[float, ...]: ...
+
+    @property
+    def counts(self) -> tuple[int, ...]: ...
+
+    @property
+    def sum_s(self) -> float: ...
+
+    @property
+    def count(self) -> int: ...
+
+
+class HistogramView(Protocol):
+    """The core's sample-to-stored latency histogram."""
+
+    def snapshot(self) -> HistogramSnapshotView:
+        """A consistent copy of the buckets."""
+        ...
+
+
+class GatewayView(Protocol):
+    """What the API needs from the gateway core; every method is called from HTTP threads."""
+
+    @property
+    def store(self) -> SampleReader:
+        """The sample store, for history queries."""
+        ...
+
+    @property
+    def latency(self) -> HistogramView:
+        """Sample arrival -> stored latency."""
+        ...
+
+    def start(self) -> None:
+        """Ask the board to start measuring."""
+        ...
+
+    def stop(self) -> None:
+        """Ask the board to stop measuring."""
+        ...
+
+    def reset_device(self) -> None:
+        """Ask the board to leave SafeState (or reset its counters) and go Idle."""
+        ...
+
+    def inject_fault(self, fault: Fault) -> None:
+        """Set the board's fault-injection mode."""
+        ...
+
+    def set_period(self, period_ms: int) -> None:
+        """Set the board's sampling period."""
+        ...
+
+    def device_state(self) -> DeviceState:
+        """The board's state as last reported."""
+        ...
+
+    def status(self) -> Mapping[str, object]:
+        """A JSON-ready snapshot (see the module docstring for the keys)."""
+        ...
+
+    def recent_samples(self, seconds: float) -> list[Sample]:
+        """Samples of the last `seconds`, oldest first, from memory."""
+        ...

@@ -1,0 +1,48 @@
+"""Per-client token buckets that turn request floods into 429 answers with a Retry-After."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+
+class RateLimiter:
+    """One token bucket per key (client IP); at most `max_clients` buckets are remembered."""
+
+    def __init__(
+        self,
+        rate_per_s: float,
+        burst: int,
+        max_clients: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._rate_per_s = rate_per_s
+        self._burst = float(burst)
+        self._max_clients = max_clients
+        self._clock = clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def acquire(self, key: str) -> float:
+        """Take one token for `key`: 0.0 if granted, else the seconds to wait before retrying."""
+        now = self._clock()
+        with self._lock:
+            tokens, last = self._buckets.pop(key, (self._burst, now))
+            tokens = min(self._burst, tokens + (now - last) * self._rate_per_s)
+            wait_s = 0.0
+            if tokens >= 1.0:
+                tokens -= 1.0
+            else:
+                wait_s = (1.0 - tokens) / self._rate_per_s
+            self._buckets[key] = (tokens, now)
+            if len(self._buckets) > self._max_clients:
+                self._buckets.popitem(last=False)
+        return wait_s
+
+
+def retry_after_header(wait_s: float) -> str:
+    """Whole seconds for a Retry-After header, never 0."""
+    return str(max(1, math.ceil(wait_s)))

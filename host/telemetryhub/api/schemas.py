@@ -1,0 +1,159 @@
+"""Request schemas, in one place for both validation and the OpenAPI document."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+FAULT_MODES = ("none", "random", "intermittent", "deterministic")
+
+FAULT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "mode": {"type": "string", "enum": list(FAULT_MODES)},
+        "probability": {"type": "number", "minimum": 0, "maximum": 1},
+        "count": {"type": "integer", "minimum": 0, "maximum": 1_000_000},
+    },
+    "required": ["mode"],
+    "additionalProperties": False,
+}
+
+PERIOD_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"period_ms": {"type": "integer", "minimum": 1, "maximum": 60_000}},
+    "required": ["period_ms"],
+    "additionalProperties": False,
+}
+
+
+class InvalidInput(ValueError):
+    """Input that breaks a schema; the message names the offending field or parameter."""
+
+
+def _reject_constant(name: str) -> float:
+    raise InvalidInput(f"invalid JSON: {name} is not a number")
+
+
+def parse_json(body: bytes) -> object:
+    """Strict JSON (no NaN/Infinity); InvalidInput says where parsing failed."""
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"invalid JSON: body is not UTF-8 ({exc.reason})") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+
+
+def validate_body(schema: Mapping[str, Any], document: object) -> dict[str, Any]:
+    """The document as a dict if it matches `schema`, else InvalidInput naming the field."""
+    validator = Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+    if errors:
+        error = errors[0]
+        where = ".".join(str(p) for p in error.absolute_path)
+        field = f"field '{where}'" if where else "body"
+        raise InvalidInput(f"{field}: {error.message}")
+    assert isinstance(document, dict)  # the schemas all require an object
+    return document
+
+
+@dataclass(frozen=True, slots=True)
+class QueryParam:
+    """One query parameter: how to parse it and how the OpenAPI document describes it."""
+
+    name: str
+    kind: str  # "number", "integer" or "string"
+    description: str
+    minimum: float | None = None
+    maximum: float | None = None
+    default: float | int | None = None
+    pattern: str | None = None
+    max_length: int | None = None
+
+    def schema(self) -> dict[str, Any]:
+        """JSON Schema of this parameter."""
+        out: dict[str, Any] = {"type": self.kind}
+        for key, value in (
+            ("minimum", self.minimum),
+            ("maximum", self.maximum),
+            ("default", self.default),
+            ("pattern", self.pattern),
+            ("maxLength", self.max_length),
+        ):
+            if value is not None:
+                out[key] = value
+        if self.kind == "string":
+            out["minLength"] = 1
+        return out
+
+    def parse(self, raw: str | None) -> float | int | str | None:
+        """The parsed value (or the default when absent); InvalidInput names the parameter."""
+        if raw is None:
+            return self.default
+        if self.kind == "string":
+            return self._parse_string(raw)
+        return self._parse_number(raw)
+
+    def _parse_string(self, raw: str) -> str:
+        too_long = self.max_length is not None and len(raw) > self.max_length
+        if not raw or too_long or (self.pattern and not re.fullmatch(self.pattern, raw)):
+            raise InvalidInput(
+                f"query parameter '{self.name}' must match {self.pattern} "
+                f"(1..{self.max_length} characters)"
+            )
+        return raw
+
+    def _parse_number(self, raw: str) -> float | int:
+        try:
+            value: float | int = int(raw) if self.kind == "integer" else float(raw)
+        except ValueError:
+            raise InvalidInput(f"query parameter '{self.name}' must be an {self.kind}") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidInput(f"query parameter '{self.name}' must be a finite number")
+        if (self.minimum is not None and value < self.minimum) or (
+            self.maximum is not None and value > self.maximum
+        ):
+            raise InvalidInput(
+                f"query parameter '{self.name}' must be in [{self.minimum}, {self.maximum}]"
+            )
+        return value
+
+
+_TS_MAX = 1e11  # seconds since the epoch, far beyond any real timestamp
+
+SAMPLES_PARAMS = (
+    QueryParam(
+        "device",
+        "string",
+        "Only samples of this device id.",
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        max_length=64,
+    ),
+    QueryParam("since", "number", "Oldest timestamp (UTC seconds), inclusive.", 0, _TS_MAX),
+    QueryParam("until", "number", "Newest timestamp (UTC seconds), inclusive.", 0, _TS_MAX),
+    QueryParam("limit", "integer", "Most samples returned.", 1, 10_000, 1000),
+)
+
+RECENT_PARAMS = (
+    QueryParam("seconds", "number", "Window length in seconds.", 1, 3600, 300),
+    QueryParam("points", "integer", "Most points returned (evenly thinned).", 10, 5000, 600),
+)
+
+
+def parse_query(
+    params: tuple[QueryParam, ...], args: Mapping[str, str]
+) -> dict[str, float | int | str | None]:
+    """Every parameter of `params` parsed from `args`; unknown parameters are refused."""
+    known = {p.name for p in params}
+    unknown = sorted(set(args) - known)
+    if unknown:
+        raise InvalidInput(f"unknown query parameter '{unknown[0]}' (known: {sorted(known)})")
+    return {p.name: p.parse(args.get(p.name)) for p in params}
