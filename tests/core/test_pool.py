@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import pytest
 
-from telemetryhub.core.pool import ThreadPool
+from telemetryhub.core.pool import ShutdownReport, ThreadPool
 from telemetryhub.errors import PoolClosedError
 
 WAIT_S = 5.0
@@ -121,11 +122,17 @@ def test_shutdown_finishes_queued_jobs_and_says_how_many(pool: ThreadPool) -> No
     for i in range(10):
         pool.submit(lambda n=i: done.append(n), key="k")  # type: ignore[misc]
     assert pool.metrics().queued == 10
+    reports: list[ShutdownReport] = []
+    stopper = threading.Thread(target=lambda: reports.append(pool.shutdown()), name="stopper")
+    stopper.start()
+    deadline = time.monotonic() + WAIT_S
+    while not pool.closed and time.monotonic() < deadline:
+        release.wait(0.001)  # bounded poll: shutdown has not taken the lock yet
     release.set()
-    report = pool.shutdown()
-    assert report.finished == 12  # the 2 blocking jobs and the 10 queued ones
-    assert report.cancelled == 0
+    stopper.join(WAIT_S)
+    assert (reports[0].finished, reports[0].cancelled) == (10, 0)
     assert done == list(range(10))
+    assert pool.metrics().processed == 12
     with pytest.raises(PoolClosedError):
         pool.submit(lambda: None)
     assert pool.shutdown().finished == 0  # idempotent

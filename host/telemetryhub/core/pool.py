@@ -33,7 +33,8 @@ class PoolMetrics:
 class ShutdownReport:
     """What `shutdown` did with the jobs that were queued when it was called.
 
-    `finished`: queued jobs that ran to completion (or failure) during shutdown; `cancelled_jobs`:
+    `finished`: jobs that were queued (not yet running) when shutdown was called and that ran
+    to completion or failure before it returned (0 with `wait=False`); `cancelled_jobs`:
     the jobs dropped by `cancel_pending=True` (or because the pool never started), in
     submission order, so the caller can account for or re-run them.
     """
@@ -113,6 +114,11 @@ class ThreadPool:
             self._ready.append(_Task(fn, key))
             self._work.notify()
 
+    @property
+    def closed(self) -> bool:
+        """True once `shutdown()` was called: `submit` raises from then on."""
+        return self._closed
+
     def metrics(self) -> PoolMetrics:
         """Counters read together under the lock."""
         with self._lock:
@@ -138,18 +144,19 @@ class ThreadPool:
         job that never returns blocks shutdown, which is the honest outcome). With `wait=False`
         the call returns at once and `finished` is 0; call again with `wait=True` to join.
         A pool that was never started runs nothing: its queued jobs come back as cancelled.
-        Idempotent: later calls report nothing new.
+        Idempotent: a later call reports only what was still queued when it was made.
         """
         with self._lock:
-            before = self._processed
             self._closed = True
             cancelled = self._drop_pending() if cancel_pending or not self._started else []
+            pending = self._queued
             self._work.notify_all()
-        if wait and self._started:
+        if not wait:
+            return ShutdownReport(finished=0, cancelled_jobs=tuple(cancelled))
+        if self._started:
             for thread in self._threads:
                 thread.join()
-        finished = self._processed - before if wait else 0
-        return ShutdownReport(finished=finished, cancelled_jobs=tuple(cancelled))
+        return ShutdownReport(finished=pending, cancelled_jobs=tuple(cancelled))
 
     def _drop_pending(self) -> list[Job]:
         """Remove every queued job (lock held), keeping submission order within each lane."""
