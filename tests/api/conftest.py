@@ -1,0 +1,207 @@
+"""Fixtures for the API tests: a tiny in-test GatewayView fake, apps and tokens.
+
+The fake only plays the boundary the API owns (telemetryhub.api.contracts.GatewayView); the
+integrator switches these fixtures to the real GatewayCore + simulator.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from telemetryhub.api import ApiSettings, create_app
+from telemetryhub.core.metrics import LatencyHistogram
+from telemetryhub.errors import DeviceNotConnectedError, InvalidStateError
+from telemetryhub.models import DeviceState, Fault, FaultMode, Sample
+
+OPERATOR = "op-token-123"
+VIEWER = "viewer-token-456"
+
+
+class FakeStore:
+    """Query over the fake's samples."""
+
+    def __init__(self, core: FakeCore) -> None:
+        self._core = core
+
+    def query(
+        self,
+        device_id: str | None = None,
+        since_ts: float | None = None,
+        until_ts: float | None = None,
+        limit: int = 1000,
+    ) -> list[Sample]:
+        found = [
+            s
+            for s in self._core.all_samples()
+            if (device_id is None or s.device_id == device_id)
+            and (since_ts is None or s.ts >= since_ts)
+            and (until_ts is None or s.ts <= until_ts)
+        ]
+        return found[:limit]
+
+
+class FakeCore:
+    """A board simulated lazily: each read adds the samples its period says are due."""
+
+    def __init__(self, period_ms: int = 50) -> None:
+        self.connected = True
+        self.period_ms = period_ms
+        self.queue_depth = 0
+        self.calls: list[str] = []
+        self._state = DeviceState.IDLE
+        self._fault = Fault(FaultMode.NONE)
+        self._samples: list[Sample] = []
+        self._seq = 0
+        self._last_s = time.time()
+        self._lock = threading.Lock()
+        self.store = FakeStore(self)
+        self.latency = LatencyHistogram()
+
+    def start(self) -> None:
+        self._command("start", DeviceState.IDLE, DeviceState.MEASURING)
+        self._last_s = time.time()
+
+    def stop(self) -> None:
+        self._command("stop", DeviceState.MEASURING, DeviceState.IDLE)
+
+    def reset_device(self) -> None:
+        self._command("reset", None, DeviceState.IDLE)
+        self._fault = Fault(FaultMode.NONE)
+
+    def inject_fault(self, fault: Fault) -> None:
+        self._command("fault", None, None)
+        self._fault = fault
+
+    def set_period(self, period_ms: int) -> None:
+        self._command("period", None, None)
+        self.period_ms = period_ms
+
+    def device_state(self) -> DeviceState:
+        with self._lock:
+            self._advance()
+            return self._state
+
+    def all_samples(self) -> list[Sample]:
+        with self._lock:
+            self._advance()
+            return list(self._samples)
+
+    def recent_samples(self, seconds: float) -> list[Sample]:
+        cutoff = time.time() - seconds
+        return [s for s in self.all_samples() if s.ts >= cutoff]
+
+    def status(self) -> Mapping[str, object]:
+        with self._lock:
+            self._advance()
+            last = self._samples[-1] if self._samples else None
+            return {
+                "state": self._state.label,
+                "latest_sample": None
+                if last is None
+                else {"seq": last.seq, "value": last.value, "unit": last.unit, "ts": last.ts},
+                "metrics": {
+                    "samples_processed": self._seq,
+                    "samples_stored": self._seq,
+                    "samples_dropped": 0,
+                    "samples_missed_on_board": 0,
+                    "rejected_out_of_range": 0,
+                    "pool_jobs_processed": self._seq,
+                    "pool_jobs_queued": 0,
+                    "pool_num_threads": 4,
+                    "queue_depth": self.queue_depth,
+                    "queue_capacity": 1000,
+                },
+                "link": {"connected": self.connected, "crc_errors": 0, "reconnects": 0},
+                "device": {"device_id": "fake-1", "period_ms": self.period_ms}
+                if self.connected
+                else None,
+            }
+
+    def _command(self, name: str, need: DeviceState | None, to: DeviceState | None) -> None:
+        with self._lock:
+            self.calls.append(name)
+            if not self.connected:
+                raise DeviceNotConnectedError("no board connected")
+            self._advance()
+            if need is not None and self._state is not need:
+                raise InvalidStateError(3, f"{name} refused in state {self._state.label}")
+            if to is not None:
+                self._state = to
+
+    def _advance(self) -> None:
+        now = time.time()
+        due = int((now - self._last_s) * 1000 // self.period_ms)
+        if self._state is not DeviceState.MEASURING or due <= 0:
+            if self._state is not DeviceState.MEASURING:
+                self._last_s = now
+            return
+        for _ in range(min(due, 2000)):
+            self._seq += 1
+            self._samples.append(
+                Sample("fake-1", 1, self._seq, self._seq, now, 20.0 + (self._seq % 17) / 4, 0, "C")
+            )
+            mode, count = self._fault.mode, self._fault.count
+            if mode is FaultMode.DETERMINISTIC and count > 0:
+                self._fault = replace(self._fault, count=count - 1)
+                if count == 1:
+                    self._state = DeviceState.SAFE_STATE
+                    break
+        self._samples = self._samples[-5000:]
+        self._last_s = now
+
+
+def make_app(core: FakeCore, **overrides: object) -> Flask:
+    """An app on `core` with test tokens; `overrides` change ApiSettings fields."""
+    fields: dict[str, object] = {
+        "operator_tokens": (OPERATOR,),
+        "viewer_tokens": (VIEWER,),
+        "rate_per_s": 0.0,
+    }
+    fields.update(overrides)
+    app = create_app(core, ApiSettings(**fields))  # type: ignore[arg-type]
+    app.testing = True
+    return app
+
+
+@pytest.fixture
+def core() -> FakeCore:
+    return FakeCore()
+
+
+@pytest.fixture
+def app(core: FakeCore) -> Flask:
+    return make_app(core)
+
+
+@pytest.fixture
+def client(app: Flask) -> Iterator[FlaskClient]:
+    with app.test_client() as c:
+        yield c
+
+
+def bearer(token: str) -> dict[str, str]:
+    """Authorization header for `token`."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def op_headers() -> dict[str, str]:
+    return bearer(OPERATOR)
+
+
+@pytest.fixture
+def viewer_headers() -> dict[str, str]:
+    return bearer(VIEWER)
+
+
+@pytest.fixture
+def app_factory() -> object:
+    """make_app, for tests that need other settings."""
+    return make_app

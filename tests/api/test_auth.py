@@ -1,0 +1,94 @@
+"""Tokens, roles, open reads, token bootstrap and the per-client rate limit."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from telemetryhub.api import ApiSettings, ensure_operator_token
+from telemetryhub.api.ratelimit import RateLimiter
+from telemetryhub.errors import ConfigError
+from tests.api.conftest import FakeCore
+
+REMOTE = {"REMOTE_ADDR": "192.0.2.7"}  # a documentation address: only a WSGI environ value
+AppFactory = Callable[..., Flask]
+Headers = dict[str, str]
+
+
+def test_mutation_without_token_is_401(client: FlaskClient, core: FakeCore) -> None:
+    r = client.post("/start")
+    assert r.status_code == 401
+    assert r.headers["WWW-Authenticate"].startswith("Bearer")
+    assert core.calls == []
+
+
+def test_wrong_token_is_403(client: FlaskClient, core: FakeCore) -> None:
+    r = client.post("/start", headers={"Authorization": "Bearer nope"})
+    assert r.status_code == 403
+    assert core.calls == []
+
+
+def test_viewer_cannot_mutate_but_can_read(
+    client: FlaskClient, viewer_headers: Headers, core: FakeCore
+) -> None:
+    assert client.post("/start", headers=viewer_headers).status_code == 403
+    assert core.calls == []
+    assert client.get("/status", headers=viewer_headers).status_code == 200
+
+
+def test_reads_are_open_on_loopback_only(client: FlaskClient, viewer_headers: Headers) -> None:
+    assert client.get("/status").status_code == 200
+    assert client.get("/status", environ_base=REMOTE).status_code == 401
+    assert client.get("/status", environ_base=REMOTE, headers=viewer_headers).status_code == 200
+
+
+def test_closed_reads_need_a_token(
+    core: FakeCore, app_factory: AppFactory, viewer_headers, op_headers
+) -> None:
+    client = app_factory(core, reads_open=False).test_client()
+    assert client.get("/status").status_code == 401
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/status", headers=viewer_headers).status_code == 200
+    assert client.get("/samples", headers=op_headers).status_code == 200
+    assert client.get("/health").status_code == 200  # probes stay open
+    assert client.get("/openapi.json").status_code == 200
+
+
+def test_rate_limit_answers_429_with_retry_after(core: FakeCore, app_factory: AppFactory) -> None:
+    client = app_factory(core, rate_per_s=1.0, rate_burst=3).test_client()
+    codes = [client.get("/health").status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    r = client.get("/health")
+    assert r.status_code == 429 and r.is_json
+    assert int(r.headers["Retry-After"]) >= 1
+    # another client has its own bucket
+    assert client.get("/health", environ_base=REMOTE).status_code == 200
+
+
+def test_token_bucket_refills() -> None:
+    now = [0.0]
+    limiter = RateLimiter(rate_per_s=2.0, burst=1, clock=lambda: now[0])
+    assert limiter.acquire("a") == 0.0
+    assert limiter.acquire("a") == pytest.approx(0.5)
+    now[0] = 0.5
+    assert limiter.acquire("a") == 0.0
+
+
+def test_ensure_operator_token_creates_once_with_mode_0600(tmp_path: Path) -> None:
+    token = ensure_operator_token(tmp_path / "data")
+    path = tmp_path / "data" / "operator.token"
+    assert len(token) >= 32
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert ensure_operator_token(tmp_path / "data") == token
+
+
+def test_settings_refuse_nonsense() -> None:
+    with pytest.raises(ConfigError, match="both"):
+        ApiSettings(operator_tokens=("x",), viewer_tokens=("x",))
+    with pytest.raises(ConfigError, match="non-empty"):
+        ApiSettings(operator_tokens=("",))

@@ -1,0 +1,284 @@
+"""Every endpoint through the test client: shapes, commands, validation and each error code."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from flask.testing import FlaskClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.api.conftest import FakeCore
+
+HEADERS = {"Content-Type": "application/json"}
+
+
+def _wait_for_sample(client: FlaskClient, timeout_s: float = 5.0) -> dict[str, object]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        sample = client.get("/status").json["latest_sample"]
+        if sample is not None:
+            return dict(sample)
+    raise AssertionError("no sample within the timeout")
+
+
+def test_status_has_the_seed_shape(client: FlaskClient) -> None:
+    r = client.get("/status")
+    assert r.status_code == 200
+    assert r.json["state"] == "Idle"
+    assert r.json["latest_sample"] is None
+    for key in ("samples_processed", "samples_dropped", "pool_jobs_processed", "queue_depth"):
+        assert key in r.json["metrics"]
+    assert r.json["link"]["connected"] is True
+    assert r.json["device"]["period_ms"] == 50
+
+
+def test_start_produces_samples_and_stop_and_reset(
+    client: FlaskClient, op_headers: dict[str, str]
+) -> None:
+    assert client.post("/start", headers=op_headers).json == {"ok": True}
+    sample = _wait_for_sample(client)
+    assert {"seq", "value", "unit", "ts"} <= set(sample)
+    assert client.get("/status").json["state"] == "Measuring"
+    assert client.post("/stop", headers=op_headers).json == {"ok": True}
+    assert client.post("/reset", headers=op_headers).json == {"ok": True}
+
+
+def test_invalid_transition_is_409(client: FlaskClient, op_headers: dict[str, str]) -> None:
+    r = client.post("/stop", headers=op_headers)
+    assert r.status_code == 409
+    assert "Idle" in r.json["error"]
+
+
+def test_no_device_is_503(client: FlaskClient, core: FakeCore, op_headers: dict[str, str]) -> None:
+    core.connected = False
+    r = client.post("/start", headers=op_headers)
+    assert r.status_code == 503
+    assert r.json["status"] == 503
+
+
+def test_fault_is_validated_and_applied(
+    client: FlaskClient, core: FakeCore, op_headers: dict[str, str]
+) -> None:
+    client.post("/start", headers=op_headers)
+    r = client.post("/fault", headers=op_headers, json={"mode": "deterministic", "count": 2})
+    assert r.json == {"ok": True}
+    deadline = time.monotonic() + 5
+    while client.get("/status").json["state"] != "SafeState":
+        assert time.monotonic() < deadline, "fault never reached SafeState"
+    assert core.calls[-1] == "fault"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"mode": "sometimes"}, "mode"),
+        ({"mode": "random", "probability": 1.5}, "probability"),
+        ({"mode": "random", "probability": "high"}, "probability"),
+        ({"mode": "deterministic", "count": -1}, "count"),
+        ({"mode": "deterministic", "count": True}, "count"),
+        ({"mode": "none", "colour": 1}, "colour"),
+        ({}, "mode"),
+        ([], "body"),
+    ],
+)
+def test_bad_fault_body_is_400_naming_the_field(
+    client: FlaskClient, op_headers: dict[str, str], body: object, field: str
+) -> None:
+    r = client.post("/fault", headers=op_headers, json=body)
+    assert r.status_code == 400
+    assert field in r.json["error"]
+
+
+@pytest.mark.parametrize("period_ms", [0, 60_001, 1.5, "100"])
+def test_bad_period_is_400(
+    client: FlaskClient, op_headers: dict[str, str], period_ms: object
+) -> None:
+    r = client.post("/period", headers=op_headers, json={"period_ms": period_ms})
+    assert r.status_code == 400
+    assert "period_ms" in r.json["error"]
+
+
+def test_period_is_applied(
+    client: FlaskClient, core: FakeCore, op_headers: dict[str, str]
+) -> None:
+    assert client.post("/period", headers=op_headers, json={"period_ms": 250}).status_code == 200
+    assert core.period_ms == 250
+
+
+@pytest.mark.parametrize("raw", [b"{", b'{"mode": NaN}', b"\xff\xfe", b'{"period_ms": Infinity}'])
+def test_malformed_json_is_400(
+    client: FlaskClient, op_headers: dict[str, str], raw: bytes
+) -> None:
+    r = client.post("/period", headers={**op_headers, **HEADERS}, data=raw)
+    assert r.status_code == 400
+    assert r.json["error"].startswith("invalid JSON")
+
+
+def test_not_json_is_415(client: FlaskClient, op_headers: dict[str, str]) -> None:
+    r = client.post("/fault", headers=op_headers, data="mode=none")
+    assert r.status_code == 415
+    assert r.is_json
+
+
+def test_oversized_body_is_413(client: FlaskClient, op_headers: dict[str, str]) -> None:
+    body = json.dumps({"mode": "none", "pad": "x" * 10_000})
+    r = client.post("/fault", headers={**op_headers, **HEADERS}, data=body)
+    assert r.status_code == 413
+    assert r.is_json
+
+
+def test_unknown_path_is_404_json(client: FlaskClient) -> None:
+    r = client.get("/no/such/thing")
+    assert r.status_code == 404
+    assert r.is_json and r.json["status"] == 404
+
+
+def test_wrong_method_is_405_json_with_allow(client: FlaskClient) -> None:
+    r = client.delete("/status")
+    assert r.status_code == 405
+    assert r.is_json
+    assert "GET" in r.headers["Allow"]
+
+
+def test_a_bug_is_500_json(client: FlaskClient, core: FakeCore) -> None:
+    def broken() -> dict[str, object]:
+        raise KeyError("oops")
+
+    core.status = broken  # type: ignore[method-assign]
+    r = client.get("/status")
+    assert r.status_code == 500
+    assert r.is_json
+    assert "oops" not in r.json["error"]
+
+
+def test_samples_query(client: FlaskClient, op_headers: dict[str, str]) -> None:
+    client.post("/start", headers=op_headers)
+    _wait_for_sample(client)
+    r = client.get("/samples?device=fake-1&since=0&limit=5")
+    assert r.status_code == 200
+    assert 1 <= r.json["count"] <= 5
+    assert r.json["samples"][0]["device_id"] == "fake-1"
+    assert client.get("/samples?device=other").json["count"] == 0
+    assert client.get("/samples/recent?seconds=60&points=10").json["count"] <= 10
+
+
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [
+        ("limit=0", "limit"),
+        ("limit=abc", "limit"),
+        ("since=nan", "since"),
+        ("since=10&until=5", "until"),
+        ("device=a%20b", "device"),
+        ("colour=red", "colour"),
+    ],
+)
+def test_bad_samples_query_is_400_naming_the_param(
+    client: FlaskClient, query: str, param: str
+) -> None:
+    r = client.get(f"/samples?{query}")
+    assert r.status_code == 400
+    assert param in r.json["error"]
+
+
+def test_health(client: FlaskClient) -> None:
+    assert client.get("/health").json == {"status": "ok"}
+
+
+def test_ready_reports_reasons(
+    client: FlaskClient, core: FakeCore, op_headers: dict[str, str]
+) -> None:
+    assert client.get("/ready").status_code == 200
+    core.queue_depth = 900
+    core.connected = False
+    r = client.get("/ready")
+    assert r.status_code == 503
+    assert r.json["ready"] is False
+    assert any("not connected" in reason for reason in r.json["reasons"])
+    assert any("queue 900/1000" in reason for reason in r.json["reasons"])
+
+
+def test_ready_notices_stale_data(
+    client: FlaskClient, core: FakeCore, op_headers: dict[str, str]
+) -> None:
+    client.post("/start", headers=op_headers)
+    core.period_ms = 10_000_000  # no further sample will be due
+    r = client.get("/ready")
+    assert r.status_code == 503
+    assert "no sample" in r.json["reasons"][0]
+
+
+def test_metrics_parse_as_prometheus(client: FlaskClient) -> None:
+    client.get("/status")
+    r = client.get("/metrics")
+    assert r.status_code == 200
+    families = {f.name: f for f in text_string_to_metric_families(r.get_data(as_text=True))}
+    for name in (
+        "telemetryhub_samples_stored",
+        "telemetryhub_queue_depth",
+        "telemetryhub_link_crc_errors",
+        "telemetryhub_link_reconnects",
+        "telemetryhub_sample_store_latency_seconds",
+        "telemetryhub_http_request_duration_seconds",
+    ):
+        assert name in families, name
+    reasons = {s.labels["reason"] for s in families["telemetryhub_samples_dropped"].samples}
+    assert {"missed_on_board", "rejected_out_of_range"} <= reasons
+    endpoints = {s.labels.get("endpoint") for s in families["telemetryhub_http_requests"].samples}
+    assert "/status" in endpoints
+
+
+def test_security_headers_and_request_id(client: FlaskClient) -> None:
+    r = client.get("/status", headers={"X-Request-ID": "abc-123 <script>/.."})
+    assert r.headers["X-Request-ID"] == "abc-123script.."
+    assert "default-src 'self'" in r.headers["Content-Security-Policy"]
+    assert r.headers["X-Frame-Options"] == "DENY"
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert r.headers["Referrer-Policy"] == "no-referrer"
+    assert r.headers["Cache-Control"] == "no-store"
+    generated = client.get("/status").headers["X-Request-ID"]
+    assert len(generated) == 32
+
+
+def test_request_id_is_on_log_records(
+    client: FlaskClient, core: FakeCore, caplog: pytest.LogCaptureFixture
+) -> None:
+    from telemetryhub.api.requestid import RequestIdFilter
+
+    caplog.handler.addFilter(RequestIdFilter())
+    caplog.set_level("DEBUG", logger="telemetryhub.api")
+    core.connected = False
+    client.post(
+        "/start", headers={"X-Request-ID": "req-42", "Authorization": "Bearer op-token-123"}
+    )
+    ids = {getattr(rec, "request_id", None) for rec in caplog.records}
+    assert ids == {"req-42"}
+
+
+def test_dashboard_and_assets_are_local(client: FlaskClient) -> None:
+    r = client.get("/")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200 and "TelemetryHub" in html
+    assert "http://" not in html and "https://" not in html
+    for asset in ("/static/dashboard.js", "/static/vendor/uplot/uPlot.iife.min.js"):
+        with client.get(asset) as a:
+            assert a.status_code == 200, asset
+
+
+def test_openapi_document_describes_every_route(client: FlaskClient) -> None:
+    doc = client.get("/openapi.json").json
+    assert doc["openapi"].startswith("3.1")
+    rules = {r.rule for r in client.application.url_map.iter_rules()} - {
+        "/",
+        "/static/<path:filename>",
+    }
+    assert rules == set(doc["paths"])
+    fault = doc["components"]["schemas"]["Fault"]
+    assert fault["properties"]["mode"]["enum"] == [
+        "none",
+        "random",
+        "intermittent",
+        "deterministic",
+    ]
