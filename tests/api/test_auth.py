@@ -64,7 +64,8 @@ def test_rate_limit_answers_429_with_retry_after(core: FakeCore, app_factory: Ap
     codes = [client.get("/health").status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]
     r = client.get("/health")
-    assert r.status_code == 429 and r.is_json
+    assert r.status_code == 429
+    assert r.is_json
     assert int(r.headers["Retry-After"]) >= 1
     # another client has its own bucket
     assert client.get("/health", environ_base=REMOTE).status_code == 200
