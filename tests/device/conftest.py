@@ -122,9 +122,7 @@ class Poller:
             return sum(1 for key in self.stored if boot_id is None or key[0] == boot_id)
 
     def wait_connected(self, count: int = 1, timeout_s: float = 3.0) -> None:
-        wait_until(
-            lambda: sum(1 for c in self.link_changes() if c.connected) >= count, timeout_s
-        )
+        wait_until(lambda: sum(1 for c in self.link_changes() if c.connected) >= count, timeout_s)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 
@@ -30,8 +31,8 @@ def fast_board(**kwargs: object) -> SimulatedBoard:
     return SimulatedBoard(fast=True, seed=11, **kwargs)  # type: ignore[arg-type]
 
 
-def make_link(board: Transport, **kwargs: float) -> BoardLink:
-    return BoardLink(lambda: board, name="sim", **kwargs)
+def make_link(board: Transport) -> BoardLink:
+    return BoardLink(lambda: board, name="sim")
 
 
 def test_handshake_reports_the_board(start_poller: StartPoller) -> None:
@@ -138,7 +139,7 @@ def test_unplug_reconnects_within_two_seconds_and_resends_without_gaps(
     wait_until(lambda: link.stats().seq_gaps >= 1)
     board.unplug()
     wait_until(lambda: any(not c.connected for c in poller.link_changes()))
-    down = [c for c in poller.link_changes() if not c.connected][0]
+    down = next(c for c in poller.link_changes() if not c.connected)
     assert "unplugged" in down.detail
     with pytest.raises(DeviceNotConnectedError):
         link.command("ping")
@@ -301,6 +302,6 @@ def test_tick_wrap_keeps_board_time_and_utc_increasing(start_poller: StartPoller
     link.command("stop")
     samples = sorted(poller.stored.values(), key=lambda s: s.seq)
     assert samples[-1].board_ms > 1 << 30
-    assert all(a.board_ms < b.board_ms for a, b in zip(samples, samples[1:], strict=False))
-    assert all(a.ts < b.ts for a, b in zip(samples, samples[1:], strict=False))
+    assert all(a.board_ms < b.board_ms for a, b in itertools.pairwise(samples))
+    assert all(a.ts < b.ts for a, b in itertools.pairwise(samples))
     assert abs(samples[-1].ts - time.time()) < 2

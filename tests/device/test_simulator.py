@@ -48,7 +48,12 @@ def test_boot_sends_hello_then_state_boot(host: BoardHost) -> None:
     board.power_cycle()
     hello, state = host.payloads()
     assert isinstance(hello, Hello)
-    assert (hello.proto_major, hello.boot_id, hello.state, hello.unit) == (1, board.boot_id, 0, "C")
+    assert (hello.proto_major, hello.boot_id, hello.state, hello.unit) == (
+        1,
+        board.boot_id,
+        0,
+        "C",
+    )
     assert state == State(DeviceState.IDLE, StateCause.BOOT, "boot")
 
 
