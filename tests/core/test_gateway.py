@@ -1,0 +1,197 @@
+"""GatewayCore end to end over the simulated board: every sample stored once, faults, shutdown."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from telemetryhub.core.gateway import CoreSettings, GatewayCore, summary_lines
+from telemetryhub.device.link import BoardLink
+from telemetryhub.device.simulator import SimulatedBoard
+from telemetryhub.errors import DeviceNotConnectedError, InvalidStateError, StoreError
+from telemetryhub.models import DeviceState, Fault, FaultMode, Sample
+from telemetryhub.store.sqlite import SqliteStore
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    store = SqliteStore.in_data_dir(tmp_path)
+    yield store
+    store.close()
+
+
+def make_core(board: SimulatedBoard, store: SqliteStore, **settings: object) -> GatewayCore:
+    link = BoardLink(lambda: board, backoff_max_s=0.1)
+    return GatewayCore(link, store, CoreSettings(**settings))  # type: ignore[arg-type]
+
+
+def stored_seqs(store: SqliteStore) -> list[int]:
+    return [s.seq for s in store.query(limit=store.count())]
+
+
+def test_ten_thousand_samples_are_stored_once_and_contiguous(store: SqliteStore) -> None:
+    board = SimulatedBoard(fast=True, samples_per_read=256)
+    core = make_core(board, store)
+    core.open()
+    wait_until(lambda: core.get_metrics()["samples_stored"] >= 10_000)
+    summary = core.close()
+
+    seqs = stored_seqs(store)
+    assert len(seqs) >= 10_000
+    assert seqs == list(range(len(seqs)))
+    assert summary.stored == len(seqs)
+    assert summary.received == summary.stored + summary.duplicates + summary.rejected
+    assert summary.dropped == 0
+    assert board.state == DeviceState.IDLE  # shutdown told the device to stop
+    assert "stored" in "\n".join(summary_lines(summary))
+
+
+def test_clean_shutdown_drains_the_queue_and_the_pool(store: SqliteStore) -> None:
+    """A slow store backs the queue up; close() still stores every received sample."""
+    gate = threading.Event()
+
+    class SlowStore:
+        def write_batch(self, samples: Sequence[Sample]) -> int:
+            gate.wait(5)
+            return store.write_batch(samples)
+
+    board = SimulatedBoard(fast=True, samples_per_read=64)
+    settings = CoreSettings(queue_capacity=4, max_batches_in_pool=2)
+    core = GatewayCore(BoardLink(lambda: board), SlowStore(), settings)
+    core.open()
+    wait_until(lambda: core.queue.size == core.queue.capacity)  # backpressure reached
+    assert core.get_metrics()["queue_high_water"] == 4
+    gate.set()
+    summary = core.close()
+    assert summary.received == store.count() == summary.stored
+    assert stored_seqs(store) == list(range(store.count()))
+
+
+def test_deterministic_fault_reaches_safe_state_and_reset_recovers(store: SqliteStore) -> None:
+    board = SimulatedBoard(period_ms=1)
+    with make_core(board, store) as core:
+        wait_until(lambda: core.device_state() == DeviceState.MEASURING)
+        core.inject_fault(Fault(FaultMode.DETERMINISTIC, count=20))
+        wait_until(lambda: core.device_state() == DeviceState.SAFE_STATE)
+        assert core.status()["state"] == "SafeState"
+        with pytest.raises(InvalidStateError):
+            core.start()
+        core.reset_device()
+        assert core.device_state() == DeviceState.IDLE
+        core.inject_fault(Fault(FaultMode.NONE))
+        core.start()
+        before = core.get_metrics()["samples_stored"]
+        wait_until(lambda: core.get_metrics()["samples_stored"] > before + 10)
+    assert stored_seqs(store) == list(range(store.count()))
+
+
+def test_random_faults_lose_no_sequence_number(store: SqliteStore) -> None:
+    board = SimulatedBoard(period_ms=1, seed=3)
+    with make_core(board, store) as core:
+        wait_until(lambda: core.device_state() == DeviceState.MEASURING)
+        core.inject_fault(Fault(FaultMode.RANDOM, probability=0.3))
+        wait_until(lambda: core.get_metrics()["samples_stored"] > 200)
+    assert stored_seqs(store) == list(range(store.count()))
+
+
+def test_stop_and_start_keep_counting_and_stop_flushes(store: SqliteStore) -> None:
+    board = SimulatedBoard(period_ms=1)
+    with make_core(board, store, autostart=False) as core:
+        wait_until(lambda: core.link.stats().connected)
+        assert core.device_state() == DeviceState.IDLE
+        core.start()
+        wait_until(lambda: core.get_metrics()["samples_stored"] > 50)
+        core.stop()
+        stored = store.count()
+        assert stored == core.get_metrics()["samples_stored"]
+        core.start()
+        wait_until(lambda: store.count() > stored + 50)
+        core.set_period(2)
+    assert stored_seqs(store) == list(range(store.count()))
+
+
+def test_unplug_and_replug_store_every_sample_exactly_once(store: SqliteStore) -> None:
+    board = SimulatedBoard(period_ms=1)
+    with make_core(board, store) as core:
+        wait_until(lambda: core.get_metrics()["samples_stored"] > 100)
+        board.unplug()
+        wait_until(lambda: not core.link.stats().connected)
+        with pytest.raises(DeviceNotConnectedError):
+            core.start()
+        board.replug()
+        wait_until(lambda: core.link.stats().connected, timeout_s=2.0)
+        taken = board.next_seq
+        wait_until(lambda: store.count() > taken + 100)
+        assert core.link.stats().reconnects >= 1
+    assert stored_seqs(store) == list(range(store.count()))
+
+
+def test_a_failing_store_is_retried_and_loses_nothing(store: SqliteStore) -> None:
+    failures = {"left": 3}
+
+    class FlakyStore:
+        def write_batch(self, samples: Sequence[Sample]) -> int:
+            if failures["left"]:
+                failures["left"] -= 1
+                raise StoreError("disk full")
+            return store.write_batch(samples)
+
+    board = SimulatedBoard(period_ms=1)
+    core = GatewayCore(BoardLink(lambda: board), FlakyStore(), CoreSettings())
+    with core:
+        wait_until(lambda: store.count() > 100)
+        assert core.get_metrics()["store_retries"] == 3
+    assert core.get_metrics()["store_errors"] == 0
+    assert stored_seqs(store) == list(range(store.count()))
+
+
+def test_a_store_failing_at_shutdown_is_counted_as_dropped(store: SqliteStore) -> None:
+    class BrokenStore:
+        def write_batch(self, samples: Sequence[Sample]) -> int:
+            raise StoreError("disk gone")
+
+    board = SimulatedBoard(period_ms=1)
+    core = GatewayCore(BoardLink(lambda: board), BrokenStore(), CoreSettings())
+    core.open()
+    wait_until(lambda: core.get_metrics()["store_retries"] > 0)
+    summary = core.close()
+    assert summary.stored == 0
+    assert summary.dropped == summary.received > 0
+
+
+def test_status_document_has_the_seed_shape(store: SqliteStore) -> None:
+    board = SimulatedBoard(period_ms=1)
+    with make_core(board, store) as core:
+        wait_until(lambda: core.latest_sample() is not None)
+        status = core.status()
+        assert status["state"] == "Measuring"
+        latest = status["latest_sample"]
+        assert isinstance(latest, dict)
+        assert {"seq", "value", "unit", "ts"} <= latest.keys()
+        metrics = status["metrics"]
+        assert isinstance(metrics, dict)
+        for key in (
+            "samples_processed",
+            "samples_dropped",
+            "pool_jobs_processed",
+            "pool_jobs_queued",
+            "pool_num_threads",
+            "queue_depth",
+            "queue_capacity",
+        ):
+            assert key in metrics
+        assert status["device"] is not None
+        assert core.recent_samples(60)
+        assert core.data_age_s() is not None
+    assert core.close() is core.close()  # idempotent
