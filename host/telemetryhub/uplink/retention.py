@@ -123,6 +123,11 @@ class StoreRetention:
             )
         return done
 
+    def used_bytes(self) -> int:
+        """Bytes of the store file in use right now (pages minus free-list pages)."""
+        with self._lock, self._guard("used_bytes"):
+            return _used_bytes(self._connection())
+
     def evicted(self) -> Eviction:
         """Everything evicted since construction."""
         with self._lock:
