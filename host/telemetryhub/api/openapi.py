@@ -77,6 +77,7 @@ _SCHEMAS: dict[str, Any] = {
             "value": {"type": "number"},
             "unit": {"type": "string"},
             "channel": {"type": "integer"},
+            "board_ms": {"type": "integer"},
         },
         "required": ["device_id", "boot_id", "seq", "ts", "value", "unit", "channel"],
     },

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import UnsupportedMediaType
@@ -22,6 +21,7 @@ from telemetryhub.api.schemas import (
     parse_query,
     validate_body,
 )
+from telemetryhub.core.gateway import sample_json
 from telemetryhub.models import Fault, FaultMode, Sample
 
 bp = Blueprint("api", __name__)
@@ -177,19 +177,6 @@ def _staleness(
     if age_s > limit_s:
         return [f"data stale: last sample {age_s:.1f} s old (limit {limit_s:.1f} s)"]
     return []
-
-
-def sample_json(sample: Sample) -> dict[str, Any]:
-    """A sample as the API shows it."""
-    return {
-        "device_id": sample.device_id,
-        "boot_id": sample.boot_id,
-        "seq": sample.seq,
-        "ts": sample.ts,
-        "value": sample.value,
-        "unit": sample.unit,
-        "channel": sample.channel,
-    }
 
 
 def thin(items: list[Sample], points: int) -> list[Sample]:
