@@ -60,6 +60,7 @@ def test_ten_thousand_samples_arrive_contiguous_and_acked(start_poller: StartPol
     assert link.state == DeviceState.MEASURING
     wait_until(lambda: poller.count_stored() >= 10_000, timeout_s=10)
     link.command("stop")
+    wait_until(lambda: link.read_counters().ring_used == 0)  # all stored and acked
     samples = sorted(poller.stored.values(), key=lambda s: s.seq)
     assert [s.seq for s in samples] == list(range(len(samples)))
     first = samples[0]
@@ -71,7 +72,6 @@ def test_ten_thousand_samples_arrive_contiguous_and_acked(start_poller: StartPol
     counters = link.read_counters()
     assert counters.state == DeviceState.IDLE
     assert counters.samples_taken == len(samples)
-    assert counters.ring_used < 300  # acks free the ring
 
 
 def test_commands_raise_the_documented_errors(start_poller: StartPoller) -> None:
@@ -129,7 +129,7 @@ def test_safe_state_by_deterministic_fault_and_reset_recovers(start_poller: Star
 def test_unplug_reconnects_within_two_seconds_and_resends_without_gaps(
     start_poller: StartPoller,
 ) -> None:
-    board = fast_board(ring_capacity=4096, samples_per_read=64)
+    board = fast_board(ring_capacity=60_000, samples_per_read=64)  # no overflow: no acks here
     link = make_link(board)
     poller = start_poller(link, ack=False)
     poller.wait_connected()
@@ -300,6 +300,7 @@ def test_tick_wrap_keeps_board_time_and_utc_increasing(start_poller: StartPoller
     link.command("start")
     wait_until(lambda: poller.count_stored() >= 120, timeout_s=5)
     link.command("stop")
+    wait_until(lambda: link.read_counters().ring_used == 0)  # all stored and acked
     samples = sorted(poller.stored.values(), key=lambda s: s.seq)
     assert samples[-1].board_ms > 1 << 30
     assert all(a.board_ms < b.board_ms for a, b in itertools.pairwise(samples))
