@@ -282,7 +282,8 @@ class SimulatedBoard:
         self._emit(State(DeviceState.IDLE, StateCause.BOOT, "boot"))
 
     def _ticks_ms(self) -> int:
-        return int((self._clock() - self._boot_at_s) * 1000) + self._tick_origin_ms
+        elapsed_us = round((self._clock() - self._boot_at_s) * 1_000_000)  # no float truncation
+        return elapsed_us // 1000 + self._tick_origin_ms
 
     def _seconds_to_next_sample(self) -> float:
         if self._state != DeviceState.MEASURING:
@@ -466,7 +467,7 @@ class SimulatedBoard:
         if self._state != DeviceState.IDLE:
             return Code.INVALID_STATE, f"start needs Idle, state is {self._state.label}"
         self._change_state(DeviceState.MEASURING, "start")
-        self._next_due_ms = self._ticks_ms()
+        self._next_due_ms = self._ticks_ms() + self._period_ms
         return Code.OK, "measuring"
 
     def _do_stop(self) -> tuple[Code, str]:
