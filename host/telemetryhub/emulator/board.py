@@ -82,6 +82,7 @@ class BoardEmulator:
         self._suppress: bytes | None = None  # output held back until RAW_BANNER appears
         self._last_sigint_s = 0.0
         self._crashes = 0
+        self._injected: queue.SimpleQueue[bytes] = queue.SimpleQueue()
 
     # ----------------------------------------------------------------- public API (any thread)
 
@@ -164,6 +165,14 @@ class BoardEmulator:
     def replug(self) -> None:
         """The cable is back: a new pty behind the same `port` symlink (no reboot)."""
         self._call("replug")
+
+    def inject_to_host(self, data: bytes) -> None:
+        """Test hook: `data` reaches the host as if the board had sent it (noise on the line).
+
+        It follows whatever the board wrote before the call; dropped while no host is attached.
+        """
+        self._injected.put(bytes(data))
+        self._call("inject")
 
     def __enter__(self) -> BoardEmulator:
         self.start()
@@ -267,6 +276,12 @@ class BoardEmulator:
     def _do_replug(self) -> None:
         if self._host is not None and self._host.master_fd < 0:
             self._host.plug()
+
+    def _do_inject(self) -> None:
+        while not self._injected.empty():
+            data = self._injected.get_nowait()
+            if self._host is not None and self._host.host_attached():
+                self._to_host += data
 
     def _pump_host(self, host: HostPort) -> None:
         if self._to_host:
