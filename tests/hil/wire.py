@@ -151,6 +151,7 @@ class WireClient:
 
     def settle(self) -> Status:
         """Bring the board to a known start: Idle, no faults, period 100 ms, nothing unacked."""
+        self.wait_ready()  # a board that was just reset (flash, mpremote reset) may be booting
         self.command("stop")  # INVALID_STATE when already Idle: fine
         self.command("reset")
         self.command("fault", "none")
