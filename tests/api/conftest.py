@@ -1,10 +1,13 @@
 """Fixtures for the API tests: a tiny in-test GatewayView fake, apps and tokens.
 
 The fake only plays the boundary the API owns (telemetryhub.api.contracts.GatewayView); the
-integrator switches these fixtures to the real GatewayCore + simulator.
+`real_core`/`real_app` are the real GatewayCore on the simulator (integration and browser).
 """
 
 from __future__ import annotations
+
+import time
+from pathlib import Path
 
 import threading
 import time
@@ -15,6 +18,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from telemetryhub.core.gateway import CoreSettings, GatewayCore
+from telemetryhub.device.link import BoardLink
+from telemetryhub.device.simulator import SimulatedBoard
+from telemetryhub.store.sqlite import SqliteStore
 from telemetryhub.api import ApiSettings, create_app
 from telemetryhub.core.metrics import LatencyHistogram
 from telemetryhub.errors import DeviceNotConnectedError, InvalidStateError
@@ -205,3 +212,24 @@ def viewer_headers() -> dict[str, str]:
 def app_factory() -> object:
     """make_app, for tests that need other settings."""
     return make_app
+
+
+@pytest.fixture
+def real_core(tmp_path: Path) -> Iterator[GatewayCore]:
+    """The real GatewayCore on the simulated board (Idle until told to start), SQLite in tmp."""
+    store = SqliteStore.in_data_dir(tmp_path)
+    board = SimulatedBoard(period_ms=20)
+    core = GatewayCore(BoardLink(lambda: board), store, CoreSettings(autostart=False))
+    core.open()
+    deadline = time.monotonic() + 5
+    while not core.link.stats().connected:
+        assert time.monotonic() < deadline, "the simulated board never connected"
+        time.sleep(0.01)
+    yield core
+    core.close()
+    store.close()
+
+
+@pytest.fixture
+def real_app(real_core: GatewayCore) -> Flask:
+    return make_app(real_core)  # type: ignore[arg-type]

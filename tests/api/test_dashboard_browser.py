@@ -27,8 +27,8 @@ TIMEOUT_MS = 10_000
 
 
 @pytest.fixture
-def server(app: Flask) -> Iterator[ApiServer]:
-    srv = ApiServer(app, "127.0.0.1", 0)
+def server(real_app: Flask) -> Iterator[ApiServer]:
+    srv = ApiServer(real_app, "127.0.0.1", 0)
     srv.start()
     yield srv
     srv.stop()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -15,6 +17,7 @@ from telemetryhub.protocol import (
     Samples,
     State,
     Status,
+    Unknown,
     WireSample,
     decode_frame,
     encode_command,
@@ -103,3 +106,9 @@ def test_command_encoder_refuses_bad_commands(command: Command) -> None:
 def test_command_lines_never_carry_repl_control_bytes() -> None:
     line = encode_command(Command(65535, "fault", ("random", "0.5")))
     assert not any(0x01 <= byte <= 0x05 for byte in line)
+
+
+def test_an_unknown_frame_type_from_a_newer_minor_is_decoded_and_ignorable() -> None:
+    body = bytes([0x7F, 0, 3, 0]) + b"future"
+    wire = b"\x00" + cobs_encode(body + zlib.crc32(body).to_bytes(4, "little")) + b"\x00"
+    assert decode_frame(wire).payload == Unknown(0x7F, b"future")

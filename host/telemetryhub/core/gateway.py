@@ -45,10 +45,20 @@ _FAULT_ARGS: dict[FaultMode, Callable[[Fault], tuple[str, ...]]] = {
 
 
 class SampleStore(Protocol):
-    """What the core needs of a store: one transaction per batch, duplicates ignored."""
+    """What the core needs of a store: one transaction per batch, duplicates ignored; and the
+    time-range query the API serves."""
 
     def write_batch(self, samples: Sequence[Sample]) -> int:
         """Insert `samples`; return how many were new."""
+
+    def query(
+        self,
+        device_id: str | None = None,
+        since_ts: float | None = None,
+        until_ts: float | None = None,
+        limit: int = 1000,
+    ) -> list[Sample]:
+        """Stored samples matching the filters, oldest first."""
 
 
 class Uplink(Protocol):
@@ -72,6 +82,7 @@ class CoreSettings:
     poll_timeout_s: float = 0.05
     consumer_batch_items: int = 64
     max_batches_in_pool: int = 64
+    max_samples_per_job: int = 1024
     recent_samples: int = 6000
     autostart: bool = True
     min_value: float = -1e6
@@ -378,7 +389,7 @@ class GatewayCore:
                 items = self.queue.pop_many(self.settings.consumer_batch_items, timeout_s=0.5)
             except QueueClosedError:
                 return
-            for item in items:
+            for item in _merge_by_device(items, self.settings.max_samples_per_job):
                 self._take(item)
 
     def _take(self, item: _Item) -> None:
@@ -448,6 +459,27 @@ class GatewayCore:
             dropped=metrics["samples_dropped"],
             pool_jobs_finished_at_shutdown=finished,
         )
+
+
+def _merge_by_device(items: list[_Item], max_samples: int) -> list[_Item]:
+    """Joins consecutive items of one device into one job: fewer, larger store transactions."""
+    merged: list[_Item] = []
+    for item in items:
+        last = merged[-1] if merged else None
+        if (
+            last is not None
+            and last.batch.device == item.batch.device
+            and len(last.batch.samples) + len(item.batch.samples) <= max_samples
+        ):
+            batch = SampleBatch(
+                item.batch.device,
+                last.batch.samples + item.batch.samples,
+                last.batch.resend or item.batch.resend,
+            )
+            merged[-1] = _Item(batch, last.received_at)
+        else:
+            merged.append(item)
+    return merged
 
 
 def sample_json(sample: Sample) -> dict[str, object]:

@@ -6,22 +6,15 @@ from telemetryhub.errors import FramingError
 
 
 def cobs_encode(data: bytes) -> bytes:
-    """Encode `data` (at most 254 bytes per block of non-zero bytes) without any 0x00."""
+    """Encode `data` so that it contains no 0x00 (one code byte per zero-free run of <= 254)."""
     out = bytearray()
-    block = bytearray()
-    for byte in data:
-        if byte == 0:
-            out.append(len(block) + 1)
-            out += block
-            block.clear()
-        else:
-            block.append(byte)
-            if len(block) == 254:
-                out.append(255)
-                out += block
-                block.clear()
-    out.append(len(block) + 1)
-    out += block
+    for segment in data.split(b"\x00"):
+        while len(segment) >= 254:
+            out.append(255)
+            out += segment[:254]
+            segment = segment[254:]
+        out.append(len(segment) + 1)
+        out += segment
     return bytes(out)
 
 

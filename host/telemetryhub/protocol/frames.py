@@ -123,7 +123,15 @@ class Error:
     text: str
 
 
-Payload = Hello | Samples | State | Result | Status | Error
+@dataclass(frozen=True, slots=True)
+class Unknown:
+    """A frame type this host does not know (a newer minor version): checked, then ignored."""
+
+    frame_type: int
+    data: bytes
+
+
+Payload = Hello | Samples | State | Result | Status | Error | Unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +168,7 @@ def _unpack_strs(data: bytes, offset: int, count: int) -> tuple[list[str], int]:
     return texts, offset
 
 
-def encode_payload(payload: Payload) -> tuple[FrameType, bytes]:
+def encode_payload(payload: Payload) -> tuple[int, bytes]:
     """The frame type and payload bytes for `payload`."""
     match payload:
         case Hello():
@@ -208,6 +216,8 @@ def encode_payload(payload: Payload) -> tuple[FrameType, bytes]:
             )
         case Error():
             return FrameType.ERROR, _ERROR.pack(payload.code) + _pack_str(payload.text)
+        case Unknown():
+            return payload.frame_type, payload.data
 
 
 def encode_frame(payload: Payload, frame_seq: int = 0, flags: int = 0) -> bytes:
@@ -242,11 +252,7 @@ def _decode_payload(frame_type: int, data: bytes) -> Payload:
         count = data[0]
         if not 1 <= count <= MAX_SAMPLES_PER_FRAME or len(data) != 1 + count * _SAMPLE.size:
             raise FramingError(f"SAMPLES frame with count {count} and {len(data)} bytes")
-        return Samples(
-            tuple(
-                WireSample(*_SAMPLE.unpack_from(data, 1 + i * _SAMPLE.size)) for i in range(count)
-            )
-        )
+        return Samples(tuple(WireSample(*fields) for fields in _SAMPLE.iter_unpack(data[1:])))
     if frame_type == FrameType.HELLO:
         fields = _HELLO.unpack_from(data)
         texts, _ = _unpack_strs(data, _HELLO.size, 3)
@@ -265,7 +271,7 @@ def _decode_payload(frame_type: int, data: bytes) -> Payload:
         (code,) = _ERROR.unpack_from(data)
         (text,), _ = _unpack_strs(data, _ERROR.size, 1)
         return Error(code, text)
-    raise FramingError(f"unknown frame type {frame_type:#04x}")
+    return Unknown(frame_type, bytes(data))
 
 
 def decode_frame(wire: bytes) -> Frame:

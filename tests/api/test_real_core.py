@@ -1,0 +1,50 @@
+"""The API on the real GatewayCore and simulated board: what a client sees end to end."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from flask import Flask
+
+from telemetryhub.core.gateway import GatewayCore
+from tests.api.conftest import OPERATOR, bearer
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+def test_start_status_samples_fault_reset_through_rest(
+    real_app: Flask, real_core: GatewayCore
+) -> None:
+    client = real_app.test_client()
+    op = bearer(OPERATOR)
+    assert client.get("/status").get_json()["state"] == "Idle"
+    assert client.post("/stop", headers=op).status_code == 409  # Idle cannot stop
+    assert client.post("/start", headers=op).get_json() == {"ok": True}
+    wait_until(lambda: real_core.get_metrics()["samples_stored"] >= 20)
+
+    status = client.get("/status").get_json()
+    assert status["state"] == "Measuring"
+    assert status["latest_sample"]["unit"] == "C"
+    assert status["metrics"]["queue_capacity"] == 1000
+    assert status["link"]["connected"] is True
+    assert client.get("/ready").status_code == 200
+
+    rows = client.get("/samples?limit=10").get_json()
+    assert len(rows["samples"]) == 10
+
+    fault = {"mode": "deterministic", "count": 3}
+    assert client.post("/fault", json=fault, headers=op).status_code == 200
+    wait_until(lambda: client.get("/status").get_json()["state"] == "SafeState")
+    assert client.post("/start", headers=op).status_code == 409
+    assert client.post("/reset", headers=op).get_json() == {"ok": True}
+    assert client.get("/status").get_json()["state"] == "Idle"
+
+    metrics = client.get("/metrics").get_data(as_text=True)
+    stored = real_core.get_metrics()["samples_stored"]
+    assert f"telemetryhub_samples_stored_total {float(stored)}" in metrics
