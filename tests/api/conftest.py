@@ -6,26 +6,24 @@ The fake only plays the boundary the API owns (telemetryhub.api.contracts.Gatewa
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from telemetryhub.api import ApiSettings, create_app
 from telemetryhub.core.gateway import CoreSettings, GatewayCore
+from telemetryhub.core.metrics import LatencyHistogram
 from telemetryhub.device.link import BoardLink
 from telemetryhub.device.simulator import SimulatedBoard
-from telemetryhub.store.sqlite import SqliteStore
-from telemetryhub.api import ApiSettings, create_app
-from telemetryhub.core.metrics import LatencyHistogram
 from telemetryhub.errors import DeviceNotConnectedError, InvalidStateError
 from telemetryhub.models import DeviceState, Fault, FaultMode, Sample
+from telemetryhub.store.sqlite import SqliteStore
 
 OPERATOR = "op-token-123"
 VIEWER = "viewer-token-456"
