@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from telemetryhub.store import SqliteStore
-from tests.uplink.mosquitto import MosquittoBroker
+from telemetryhub.uplink.mosquitto import MosquittoBroker
 
 
 @pytest.fixture

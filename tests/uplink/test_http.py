@@ -8,9 +8,9 @@ from telemetryhub.store import SqliteStore
 from telemetryhub.uplink import HttpUplinkSettings, http_uplink
 from telemetryhub.uplink.base import Forwarder
 from telemetryhub.uplink.http import parse_retry_after
+from telemetryhub.uplink.mosquitto import free_port
 from telemetryhub.uplink.settings import ForwarderSettings
 from tests.uplink.cloud import FAIL, HANG, OK, FakeCloud, throttle
-from tests.uplink.mosquitto import free_port
 from tests.uplink.support import make_samples, wait_until
 
 COOLDOWN_S = 0.5

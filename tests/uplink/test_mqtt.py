@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import replace
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -11,8 +12,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from telemetryhub.store import SqliteStore
 from telemetryhub.uplink import DedupSubscriber, MqttSettings, mqtt_uplink
 from telemetryhub.uplink.base import CONNECTED
-from telemetryhub.uplink.settings import ForwarderSettings
-from tests.uplink.mosquitto import MosquittoBroker
+from telemetryhub.uplink.mosquitto import MosquittoBroker
+from telemetryhub.uplink.retention import StoreRetention
+from telemetryhub.uplink.settings import ForwarderSettings, RetentionSettings
 from tests.uplink.support import make_samples, wait_until
 
 RATE_SPS = 1000.0
@@ -158,3 +160,48 @@ def test_a_second_run_resumes_where_the_first_stopped(
             second.stop()
         assert sub.ledger.duplicates == 0
         assert sub.ledger.out_of_order == 0
+
+
+def test_budget_eviction_during_an_outage_is_counted_and_the_rest_drains(
+    broker: MosquittoBroker, store: SqliteStore
+) -> None:
+    sub = DedupSubscriber(broker.host, broker.port, client_id="dedup-budget", clean_session=False)
+    sub.start()
+    broker.stop()
+    uplink = mqtt_uplink(store, settings_for(broker, rate_sps=0))
+    uplink.start()
+    total = 4000
+    store.write_batch(make_samples(total))
+    retention = StoreRetention(store.path, RetentionSettings(max_bytes=1), ("mqtt",))
+    budget = retention.used_bytes() // 2
+    retention = StoreRetention(store.path, RetentionSettings(max_bytes=budget), ("mqtt",))
+    try:
+        evicted = retention.enforce()
+        assert evicted.undelivered_bytes == evicted.bytes > 0
+        broker.start()
+        assert sub.ledger.wait_for(total - evicted.bytes, timeout_s=20)
+        assert wait_until(lambda: uplink.status()["backlog"] == 0)
+    finally:
+        uplink.stop()
+        retention.stop()
+        sub.stop()
+    keys = sub.ledger.keys()
+    assert len(keys) == total - evicted.bytes  # nothing lost beyond what was counted
+    assert keys[0][2] == evicted.bytes  # the oldest went first
+    assert retention.status()["evicted_undelivered"] == evicted.bytes
+
+
+def test_interleaved_devices_go_out_as_one_message_per_device(
+    broker: MosquittoBroker, store: SqliteStore
+) -> None:
+    with DedupSubscriber(broker.host, broker.port, client_id="dedup-interleaved") as sub:
+        store.write_batch(make_samples(60, ("a", "b", "c")))  # a, b, c, a, b, c, ...
+        settings = settings_for(broker, rate_sps=0)
+        uplink = mqtt_uplink(store, replace(settings, max_samples_per_message=100))
+        uplink.start()
+        try:
+            assert sub.ledger.wait_for(60, timeout_s=10)
+        finally:
+            uplink.stop()
+    assert uplink.status()["messages_published"] == 6  # batches of 50 and 10: 3 messages each
+    assert sub.ledger.out_of_order == 0

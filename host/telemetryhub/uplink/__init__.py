@@ -6,6 +6,7 @@ from telemetryhub.uplink.base import CursorStore, Forwarder, Sink, sample_record
 from telemetryhub.uplink.breaker import CircuitBreaker
 from telemetryhub.uplink.http import HttpSink, http_uplink
 from telemetryhub.uplink.ledger import DeliveryLedger
+from telemetryhub.uplink.mosquitto import MosquittoBroker
 from telemetryhub.uplink.mqtt import MqttSink, mqtt_uplink
 from telemetryhub.uplink.pacing import Backoff, TokenBucket
 from telemetryhub.uplink.retention import Eviction, StoreRetention
@@ -28,6 +29,7 @@ __all__ = [
     "ForwarderSettings",
     "HttpSink",
     "HttpUplinkSettings",
+    "MosquittoBroker",
     "MqttSettings",
     "MqttSink",
     "RetentionSettings",
