@@ -129,6 +129,8 @@ class GatewaySettings:
     pool_workers: int = _key(4, POSITIVE_INT, "worker threads for storage and uplinks")
     log_level: str = _key("INFO", _choice(*LOG_LEVELS, upper=True), "log level", live=True)
     log_format: str = _key("text", _choice("text", "json"), "text or json (one object a line)")
+    gateway_id: str = _key("", TEXT, "this gateway's name in uplinks (empty: the host name)")
+    autostart: bool = _key(True, BOOL, "start measuring when a board connects in Idle")
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +174,12 @@ class MqttSettings:
     enabled: bool = _key(False, BOOL, "publish stored samples to a broker", live=True)
     host: str = _key("127.0.0.1", TEXT, "broker host", live=True)
     port: int = _key(1883, REMOTE_PORT, "broker port", live=True)
-    topic: str = _key("telemetryhub/{device_id}/samples", TEXT, "topic template", live=True)
+    topic: str = _key(
+        "telemetryhub/{gateway_id}/{device_id}/samples", TEXT, "topic template", live=True
+    )
+    rate_limit_sps: float = _key(
+        5000.0, NON_NEGATIVE_NUMBER, "samples/s ceiling replaying a backlog (0: off)", live=True
+    )
     username: str = _key("", TEXT, "broker user (empty: anonymous)", live=True)
     password: str = _key("", TEXT, "broker password", live=True)
     tls: bool = _key(False, BOOL, "connect with TLS", live=True)

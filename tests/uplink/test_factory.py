@@ -17,10 +17,11 @@ def test_nothing_enabled_builds_nothing(store: SqliteStore) -> None:
 
 def test_enabled_sections_build_named_uplinks_and_retention(store: SqliteStore) -> None:
     settings = config.Settings(
+        gateway=dataclasses.replace(config.GatewaySettings(), gateway_id="gw7"),
         mqtt=dataclasses.replace(
             config.MqttSettings(),
             enabled=True,
-            client_id="gw7",
+            rate_limit_sps=250.0,
             topic="site/{gateway_id}/{device_id}/samples",
             batch_size=100,
         ),
@@ -43,5 +44,7 @@ def test_enabled_sections_build_named_uplinks_and_retention(store: SqliteStore) 
     assert mqtt_settings.state_topic_template == "site/{gateway_id}/{device_id}/state"
     assert mqtt_settings.gateway_id == "gw7"
     assert mqtt_settings.max_samples_per_message == 100
+    assert mqtt_settings.forwarding.rate_limit_sps == 250.0
+    assert http.sink.settings.gateway_id == "gw7"  # type: ignore[attr-defined]
     http_settings = http.sink.settings  # type: ignore[attr-defined]
     assert http_settings.headers == (("Authorization", "Bearer t0k"),)

@@ -33,10 +33,11 @@ class FileStore(CursorStore, Protocol):
 def build_uplinks(settings: config.Settings, store: FileStore) -> list[Forwarder | StoreRetention]:
     """Forwarders for the enabled uplinks, then retention if [store] sets a budget."""
     uplinks: list[Forwarder | StoreRetention] = []
+    gateway_id = settings.gateway.gateway_id or socket.gethostname()
     if settings.mqtt.enabled:
-        uplinks.append(mqtt_uplink(store, mqtt_settings(settings.mqtt)))
+        uplinks.append(mqtt_uplink(store, mqtt_settings(settings.mqtt, gateway_id)))
     if settings.uplink_http.enabled and settings.uplink_http.endpoints:
-        uplinks.append(http_uplink(store, http_settings(settings.uplink_http)))
+        uplinks.append(http_uplink(store, http_settings(settings.uplink_http, gateway_id)))
     retention = retention_settings(settings.store)
     if retention.max_bytes is not None or retention.max_age_s is not None:
         names = [u.name for u in uplinks]
@@ -44,11 +45,10 @@ def build_uplinks(settings: config.Settings, store: FileStore) -> list[Forwarder
     return uplinks
 
 
-def mqtt_settings(section: config.MqttSettings) -> MqttSettings:
+def mqtt_settings(section: config.MqttSettings, gateway_id: str) -> MqttSettings:
     """[mqtt] -> MqttSettings (QoS is always 1: the cursor moves on PUBACK)."""
     if section.qos != 1:
         _log.warning("[mqtt] qos = %d ignored: the uplink publishes with QoS 1", section.qos)
-    gateway_id = section.client_id or socket.gethostname()
     topic = section.topic
     state_topic = MqttSettings().state_topic_template
     if topic.endswith("/samples"):
@@ -65,15 +65,16 @@ def mqtt_settings(section: config.MqttSettings) -> MqttSettings:
         topic_template=topic,
         state_topic_template=state_topic,
         max_samples_per_message=section.batch_size,
+        forwarding=ForwarderSettings(rate_limit_sps=section.rate_limit_sps),
     )
 
 
-def http_settings(section: config.UplinkHttpSettings) -> HttpUplinkSettings:
+def http_settings(section: config.UplinkHttpSettings, gateway_id: str) -> HttpUplinkSettings:
     """[uplink_http] -> HttpUplinkSettings."""
     headers = (("Authorization", f"Bearer {section.token}"),) if section.token else ()
     return HttpUplinkSettings(
         endpoints=section.endpoints,
-        gateway_id=socket.gethostname(),
+        gateway_id=gateway_id,
         timeout_s=section.timeout_s,
         headers=headers,
         forwarding=ForwarderSettings(

@@ -1,0 +1,1 @@
+"""The telemetryhub command line."""
