@@ -163,7 +163,7 @@ class HttpSettings:
     rate_limit_per_s: float = _key(50.0, NON_NEGATIVE_NUMBER, "requests/s per client (0: off)")
     rate_burst: int = _key(100, POSITIVE_INT, "requests a client may burst above the rate")
     tls_cert: str = _key("", PATH, "PEM certificate file (with tls_key: serve HTTPS)")
-    tls_key: str = _key("", PATH, "PEM private key file")
+    tls_key: str = _key("", PATH, "PEM private key file, unencrypted (with tls_cert)")
     max_body_bytes: int = _key(65536, POSITIVE_INT, "largest request body accepted")
 
 

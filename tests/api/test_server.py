@@ -10,11 +10,10 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 
-from telemetryhub.api import TlsSettings
 from telemetryhub.api.client import GatewayClient
 from telemetryhub.api.server import ApiServer
 from telemetryhub.cli import remote
-from telemetryhub.errors import ApiError, ConfigError
+from telemetryhub.errors import ApiError
 from tests.api.conftest import OPERATOR
 
 
@@ -53,11 +52,6 @@ def test_client_raises_api_error_with_status(server: ApiServer) -> None:
     assert client.period(200) == {"ok": True}
     assert client.stop() == {"ok": True}
     assert client.reset() == {"ok": True}
-
-
-def test_tls_is_refused_with_a_clear_error(app: Flask) -> None:
-    with pytest.raises(ConfigError, match="reverse proxy"):
-        ApiServer(app, "127.0.0.1", 0, tls=TlsSettings("cert.pem", "key.pem"))
 
 
 def _args(url: str, token: str | None = None, **extra: object) -> argparse.Namespace:

@@ -1,26 +1,54 @@
-"""Serves the WSGI app with waitress on one named thread; start() starts, stop() closes and joins.
+"""Serves the WSGI app on one named thread, HTTP or HTTPS; start() starts, stop() closes and joins.
 
-TLS is not served here: waitress speaks plain HTTP only, so HTTPS is terminated by a reverse
-proxy (nginx, Caddy) in front of the gateway. Passing TLS settings raises ConfigError rather than
-silently serving plain HTTP.
+Plain HTTP runs on waitress (measured faster). waitress has no TLS, so when TlsSettings are
+given the app is served by cheroot with the standard library's ssl (TLS 1.2 or newer) instead.
+Both bind in the constructor, so `port` is known before start(); a missing or unreadable
+certificate or key raises ConfigError naming the file.
 """
 
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
-from typing import Any
+from typing import Any, Protocol
 
+from cheroot.ssl.builtin import BuiltinSSLAdapter
+from cheroot.wsgi import Server as CherootServer
 from waitress.server import create_server
 
 from telemetryhub.api.settings import TlsSettings
 from telemetryhub.errors import ConfigError
 
 _JOIN_TIMEOUT_S = 10.0
+_CONNECTION_TIMEOUT_S = 30
+
+_log = logging.getLogger(__name__)
+
+
+class _Backend(Protocol):
+    """One WSGI server implementation, bound at construction."""
+
+    scheme: str
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def host(self) -> str: ...
+
+    def run(self) -> None:
+        """Serve until shutdown(); runs on the http-server thread."""
+
+    def shutdown(self) -> None:
+        """Make run() return and close every connection (called from any thread)."""
+
+    def close_unstarted(self) -> None:
+        """Release the socket and workers of a server whose run() never ran."""
 
 
 class ApiServer:
-    """A waitress server for `app` on (host, port); port 0 picks a free port (see `port`)."""
+    """A server for `app` on (host, port), HTTPS when `tls` is given; port 0 picks a free port."""
 
     def __init__(
         self,
@@ -31,24 +59,12 @@ class ApiServer:
         threads: int = 8,
         max_body_bytes: int = 1 << 20,
     ) -> None:
-        if tls is not None:
-            raise ConfigError(
-                "the gateway serves plain HTTP only; terminate TLS in a reverse proxy "
-                f"(nginx/Caddy) and remove the TLS settings (cert {tls.cert_path!r})"
-            )
-        # waitress warns on every queued task under load; that logging costs ~25 % throughput.
-        logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-        self._server: Any = create_server(
-            app,
-            host=host,
-            port=port,
-            threads=threads,
-            ident="telemetryhub",
-            max_request_body_size=max_body_bytes,
-            clear_untrusted_proxy_headers=True,
-            channel_timeout=30,
-        )
-        self._thread = threading.Thread(target=self._run, name="http-server", daemon=False)
+        self._backend: _Backend
+        if tls is None:
+            self._backend = _WaitressBackend(app, host, port, threads, max_body_bytes)
+        else:
+            self._backend = _CherootTlsBackend(app, host, port, tls, threads, max_body_bytes)
+        self._thread = threading.Thread(target=self._backend.run, name="http-server", daemon=False)
         self._lock = threading.Lock()
         self._started = False
         self._stopped = False
@@ -56,17 +72,17 @@ class ApiServer:
     @property
     def port(self) -> int:
         """The bound port (the real one when 0 was asked)."""
-        return int(self._server.effective_port)
+        return self._backend.port
 
     @property
     def host(self) -> str:
         """The bound address."""
-        return str(self._server.effective_host)
+        return self._backend.host
 
     @property
     def url(self) -> str:
-        """http://host:port of the running server."""
-        return f"http://{self.host}:{self.port}"
+        """http://host:port (https:// with TLS) of the running server."""
+        return f"{self._backend.scheme}://{self.host}:{self.port}"
 
     def start(self) -> None:
         """Begin serving on the "http-server" thread."""
@@ -84,20 +100,117 @@ class ApiServer:
             self._stopped = True
             started = self._started
         if not started:
-            self._server.close()
-            self._server.task_dispatcher.shutdown()
+            self._backend.close_unstarted()
             return
-        self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=_JOIN_TIMEOUT_S)
-        self._server.trigger.pull_trigger(self._close_all)
+        self._backend.shutdown()
         self._thread.join(_JOIN_TIMEOUT_S)
         if self._thread.is_alive():
             raise RuntimeError("http-server thread did not stop")  # pragma: no cover
 
-    def _run(self) -> None:
+
+class _WaitressBackend:
+    """Plain HTTP on waitress."""
+
+    scheme = "http"
+
+    def __init__(self, app: Any, host: str, port: int, threads: int, max_body_bytes: int) -> None:
+        # waitress warns on every queued task under load; that logging costs ~25 % throughput.
+        logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+        self._server: Any = create_server(
+            app,
+            host=host,
+            port=port,
+            threads=threads,
+            ident="telemetryhub",
+            max_request_body_size=max_body_bytes,
+            clear_untrusted_proxy_headers=True,
+            channel_timeout=_CONNECTION_TIMEOUT_S,
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self._server.effective_port)
+
+    @property
+    def host(self) -> str:
+        return str(self._server.effective_host)
+
+    def run(self) -> None:
         self._server.run()
+
+    def shutdown(self) -> None:
+        self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=_JOIN_TIMEOUT_S)
+        self._server.trigger.pull_trigger(self._close_all)
+
+    def close_unstarted(self) -> None:
+        self._server.close()
+        self._server.task_dispatcher.shutdown()
 
     def _close_all(self) -> None:
         # Runs on the http-server thread (a trigger thunk): closing every dispatcher empties the
         # asyncore map, which ends the loop.
         for dispatcher in list(self._server._map.values()):
             dispatcher.close()
+
+
+class _CherootTlsBackend:
+    """HTTPS on cheroot with the standard library's ssl, TLS 1.2 or newer."""
+
+    scheme = "https"
+
+    def __init__(
+        self, app: Any, host: str, port: int, tls: TlsSettings, threads: int, max_body_bytes: int
+    ) -> None:
+        adapter = _ssl_adapter(tls)
+        server: Any = CherootServer(
+            (host, port), app, numthreads=threads, server_name="telemetryhub"
+        )
+        server.ssl_adapter = adapter
+        server.max_request_body_size = max_body_bytes
+        server.timeout = _CONNECTION_TIMEOUT_S
+        server.error_log = _cheroot_error_log
+        server.prepare()  # binds and listens, so the real port is known now
+        self._server = server
+
+    @property
+    def port(self) -> int:
+        return int(self._server.bind_addr[1])
+
+    @property
+    def host(self) -> str:
+        return str(self._server.bind_addr[0])
+
+    def run(self) -> None:
+        self._server.serve()
+
+    def shutdown(self) -> None:
+        self._server.stop()
+
+    def close_unstarted(self) -> None:
+        self._server.stop()
+
+
+def _ssl_adapter(tls: TlsSettings) -> BuiltinSSLAdapter:
+    """A cheroot adapter for the cert and key; ConfigError naming the file that cannot be used."""
+    for label, path in (("certificate", tls.cert_path), ("private key", tls.key_path)):
+        try:
+            with open(path, "rb") as f:
+                f.read(1)
+        except OSError as exc:
+            raise ConfigError(f"TLS {label} {path!r} cannot be read: {exc.strerror}") from exc
+    try:
+        # An empty password makes an encrypted key fail here instead of OpenSSL prompting on
+        # the terminal at startup.
+        adapter = BuiltinSSLAdapter(tls.cert_path, tls.key_path, private_key_password=b"")
+    except (ssl.SSLError, ValueError) as exc:
+        raise ConfigError(
+            f"TLS certificate {tls.cert_path!r} and key {tls.key_path!r} cannot be loaded "
+            f"(expected a PEM certificate and its unencrypted PEM key): {exc}"
+        ) from exc
+    adapter.context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return adapter
+
+
+def _cheroot_error_log(msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
+    # cheroot writes these to stderr by default; route them to logging instead.
+    _log.log(level, "%s", msg, exc_info=traceback)

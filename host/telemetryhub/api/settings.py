@@ -9,7 +9,7 @@ from telemetryhub.errors import ConfigError
 
 @dataclass(frozen=True, slots=True)
 class TlsSettings:
-    """A certificate and key for HTTPS (refused by ApiServer: see docs, use a reverse proxy)."""
+    """A PEM certificate and its unencrypted PEM key: ApiServer then serves HTTPS (TLS 1.2+)."""
 
     cert_path: str
     key_path: str
