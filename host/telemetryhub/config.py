@@ -157,7 +157,7 @@ class HttpSettings:
 
     host: str = _key("127.0.0.1", TEXT, "address to listen on")
     port: int = _key(8080, TCP_PORT, "port to listen on")
-    operator_token: str = _key("", TEXT, "bearer token for commands (empty: commands off)")
+    operator_token: str = _key("", TEXT, "command token (empty: one is made and kept in data_dir)")
     viewer_token: str = _key("", TEXT, "bearer token for reads when reads_open is false")
     reads_open: bool = _key(True, BOOL, "serve reads without a token")
     rate_limit_per_s: float = _key(50.0, NON_NEGATIVE_NUMBER, "requests/s per client (0: off)")

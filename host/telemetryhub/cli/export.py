@@ -34,25 +34,23 @@ def parse_time(text: str | None) -> float | None:
     return moment.timestamp()
 
 
-def export_samples(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    """Write every matching sample, oldest first, paging through the store."""
+def export_samples(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Write every matching sample, oldest first."""
+    since, until = parse_time(args.since), parse_time(args.until)
     database = args.data_dir / DB_FILENAME
     if not database.is_file():
         raise ConfigError(f"no store at {database} (expected a gateway data directory)")
     store = SqliteStore(database)
     try:
-        write = _csv_writer(out) if args.format == "csv" else _jsonl_writer(out)
-        for sample in _samples(store, args):
-            write(sample)
+        limit = args.limit if args.limit is not None else store.count(args.device)
+        samples = store.query(args.device, since, until, limit=limit) if limit > 0 else []
     finally:
         store.close()
+    stream = out or sys.stdout
+    write = _csv_writer(stream) if args.format == "csv" else _jsonl_writer(stream)
+    for sample in samples:
+        write(sample)
     return 0
-
-
-def _samples(store: SqliteStore, args: argparse.Namespace) -> list[Sample]:
-    since, until = parse_time(args.since), parse_time(args.until)
-    limit = args.limit if args.limit is not None else store.count(args.device)
-    return store.query(args.device, since, until, limit=max(limit, 0)) if limit else []
 
 
 def _row(sample: Sample) -> dict[str, object]:

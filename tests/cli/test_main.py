@@ -1,0 +1,168 @@
+"""The `telemetryhub` command: subcommands, exit codes, run, export, reload."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from telemetryhub.cli.main import main
+from telemetryhub.models import Sample
+from telemetryhub.store.sqlite import SqliteStore
+
+
+def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert "telemetryhub 0.1.0" in capsys.readouterr().out
+
+
+def test_run_on_the_simulator_stores_and_prints_a_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [
+        "run",
+        "--device",
+        "sim",
+        "--data-dir",
+        str(tmp_path),
+        "--no-http",
+        "--duration",
+        "1.5",
+    ]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "telemetryhub stopped:" in out
+    store = SqliteStore.in_data_dir(tmp_path)
+    stored = store.count()
+    store.close()
+    assert stored > 0
+    assert f"stored     {stored} " in out
+
+
+def test_a_bad_config_file_is_refused_naming_key_value_and_expectation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.ini"
+    config.write_text("[gateway]\nqueue_capacity = abc\n")
+    assert main(["run", "--config", str(config), "--no-http"]) == 1
+    err = capsys.readouterr().err
+    assert "[gateway] queue_capacity = 'abc': expected a positive integer" in err
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[gateway]\nspeed = 3\n", "speed"),
+        ("[nonsense]\nx = 1\n", "nonsense"),
+        ("no section header\n", "config"),
+    ],
+)
+def test_unknown_keys_sections_and_syntax_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str
+) -> None:
+    config = tmp_path / "config.ini"
+    config.write_text(text)
+    assert main(["run", "--config", str(config), "--no-http"]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_a_missing_config_file_and_a_bad_http_flag_are_clear_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "--config", str(tmp_path / "none.ini")]) == 1
+    assert "not found" in capsys.readouterr().err
+    assert main(["run", "--http", "8080", "--data-dir", str(tmp_path)]) == 1
+    assert "expected HOST:PORT" in capsys.readouterr().err
+
+
+def _fill_store(data_dir: Path) -> None:
+    store = SqliteStore.in_data_dir(data_dir)
+    store.write_batch(
+        [
+            Sample("dev-a", 7, seq, seq * 100, 1_800_000_000.0 + seq, 40.0 + seq, 0, "C")
+            for seq in range(5)
+        ]
+        + [Sample("dev-b", 9, 0, 0, 1_800_000_000.5, 1.5, 0, "C")]
+    )
+    store.close()
+
+
+def test_export_writes_csv_and_json_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _fill_store(tmp_path)
+    assert main(["export", "--data-dir", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("device_id,boot_id,seq,ts,time_utc")
+    assert len(lines) == 1 + 6
+
+    assert main(["export", "--data-dir", str(tmp_path), "--format", "jsonl", "--device", "dev-a",
+                 "--since", "2027-01-15T08:00:02+00:00"]) == 0  # fmt: skip
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["seq"] for row in rows] == [2, 3, 4]
+    assert rows[0]["time_utc"] == "2027-01-15T08:00:02+00:00"
+
+
+def test_export_refuses_a_missing_store_and_a_bad_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["export", "--data-dir", str(tmp_path / "nothing")]) == 1
+    assert "no store" in capsys.readouterr().err
+    _fill_store(tmp_path)
+    assert main(["export", "--data-dir", str(tmp_path), "--since", "yesterday"]) == 1
+    assert "expected ISO 8601" in capsys.readouterr().err
+
+
+def test_ports_lists_nothing_here_and_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ports"]) == 0
+
+
+def _wait_for_line(proc: subprocess.Popen[str], needle: str, lines: list[str]) -> None:
+    deadline = time.monotonic() + 20
+    assert proc.stderr is not None
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        lines.append(line)
+        if needle in line:
+            return
+    raise AssertionError(f"no {needle!r} in:\n{''.join(lines)}")
+
+
+def test_sighup_reloads_live_settings_and_sigterm_shuts_down_gracefully(tmp_path: Path) -> None:
+    config = tmp_path / "config.ini"
+    config.write_text("[device]\nperiod_ms = 50\n")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "telemetryhub", "run", "--config", str(config),
+           "--data-dir", str(tmp_path / "data"), "--no-http"]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    lines: list[str] = []
+    try:
+        _wait_for_line(proc, "device state Measuring", lines)
+        config.write_text(
+            "[device]\nperiod_ms = 10\n[gateway]\nlog_level = DEBUG\nqueue_capacity = 50\n"
+        )
+        proc.send_signal(signal.SIGHUP)
+        _wait_for_line(proc, "reload: applied 2 live change(s)", lines)
+        assert any("queue_capacity changed but needs a restart" in line for line in lines)
+        config.write_text("[device]\nperiod_ms = zero\n")
+        proc.send_signal(signal.SIGHUP)
+        _wait_for_line(proc, "reload refused", lines)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "telemetryhub stopped:" in out
+    store = SqliteStore.in_data_dir(tmp_path / "data")
+    assert f"stored     {store.count()} " in out
+    store.close()
