@@ -64,6 +64,7 @@ def core_settings(settings: Settings) -> CoreSettings:
         min_value=settings.validation.min_value,
         max_value=settings.validation.max_value,
         autostart=settings.gateway.autostart,
+        period_ms=settings.device.period_ms,
     )
 
 

@@ -26,7 +26,7 @@ from telemetryhub.core.pool import ThreadPool
 from telemetryhub.core.processing import RollingAggregates, SampleValidator
 from telemetryhub.core.queue import TelemetryQueue
 from telemetryhub.device.base import DeviceLink, LinkChange, SampleBatch, StateChange
-from telemetryhub.errors import DeviceNotConnectedError, QueueClosedError, TelemetryHubError
+from telemetryhub.errors import QueueClosedError, TelemetryHubError
 from telemetryhub.models import DeviceState, Fault, FaultMode, Sample
 
 _log = logging.getLogger(__name__)
@@ -85,6 +85,7 @@ class CoreSettings:
     max_samples_per_job: int = 1024
     recent_samples: int = 6000
     autostart: bool = True
+    period_ms: int | None = None  # asked of every board on connect; None keeps the board's own
     min_value: float = -1e6
     max_value: float = 1e6
     command_timeout_s: float = 2.0
@@ -136,6 +137,7 @@ class GatewayCore:
         self._last_sample_at: float | None = None
         self._intake_stopped = threading.Event()
         self._user_stopped = threading.Event()  # autostart must not undo a person's stop
+        self._setup_lock = threading.Lock()
         self._opened = False
         self._closed = False
         self._summary: ShutdownSummary | None = None
@@ -360,12 +362,16 @@ class GatewayCore:
     def _handle_event(self, event: SampleBatch | StateChange | LinkChange) -> None:
         if isinstance(event, SampleBatch):
             self._push(_Item(event, time.monotonic()))
-        elif isinstance(event, StateChange):
+            return
+        if isinstance(event, StateChange):
             _log.info("device state %s (%s: %s)", event.state.label, event.cause, event.reason)
+            # a board that rebooted under a live link is set up like a newly connected one
+            board_up = event.cause == "boot"
         else:
             _log.info("link %s: %s", "up" if event.connected else "down", event.detail)
-            if event.connected and self.settings.autostart and not self._closed:
-                self.pool.submit(self._autostart)
+            board_up = event.connected
+        if board_up and not self._closed:
+            self.pool.submit(self._set_up_board)
 
     def _push(self, item: _Item) -> None:
         try:
@@ -374,13 +380,25 @@ class GatewayCore:
             # Only reachable if close() raced past the producer join; counted, never silent.
             self.counters.add("dropped_shutdown", len(item.batch.samples))
 
+    def _set_up_board(self) -> None:
+        """core-worker: a board connected or booted: the configured period, then autostart."""
+        with self._setup_lock:  # a connect and a boot STATE may both ask; the second finds it done
+            try:
+                self._apply_period()
+                if self.settings.autostart:
+                    self._autostart()
+            except TelemetryHubError as exc:
+                _log.warning("setting up the board failed: %s", exc)
+
+    def _apply_period(self) -> None:
+        info, wanted = self.link.info, self.settings.period_ms
+        if wanted is not None and info is not None and info.period_ms != wanted:
+            self.set_period(wanted)
+
     def _autostart(self) -> None:
         if self.link.state != DeviceState.IDLE or self._user_stopped.is_set():
             return
-        try:
-            self.start()
-        except (DeviceNotConnectedError, TelemetryHubError) as exc:
-            _log.warning("autostart failed: %s", exc)
+        self.start()
 
     def _consume(self) -> None:
         """core-consumer: queue -> latest sample, counters -> pool (per-device serial lane)."""

@@ -73,6 +73,7 @@ class _Pending:
     sent_utc_s: float
     future: Future[_Answer] | None
     status: Status | None = None
+    args: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -551,7 +552,7 @@ class BoardLink:
         if pending.future is None:
             return
         if result.code == Code.OK:
-            self._mirror(pending.verb, result)
+            self._mirror(pending)
             board_ms = self._clock.unwrap(result.t_ms)
             answer = _Answer(CommandResult(result.cmd_id, result.text, board_ms), pending.status)
             pending.future.set_result(answer)
@@ -560,14 +561,14 @@ class BoardLink:
         else:
             pending.future.set_exception(CommandRejectedError(result.code, result.text))
 
-    def _mirror(self, verb: str, result: Result) -> None:
+    def _mirror(self, pending: _Pending) -> None:
+        # from the command, not the answer's text: the firmware answers `set` with no text
+        verb, args = pending.verb, pending.args
         with self._lock:
             if verb in _STATE_AFTER_OK:
                 self._state = _STATE_AFTER_OK[verb]
-            elif verb == "set" and self._info is not None and result.text.startswith("period_ms"):
-                period = result.text.split()[-1]
-                if period.isdigit():
-                    self._info = replace(self._info, period_ms=int(period))
+            elif verb == "set" and self._info is not None and args[:1] == ("period_ms",):
+                self._info = replace(self._info, period_ms=int(args[1]))
 
     def _finish_handshake(self, events: _Events) -> None:
         self._handshaking = False
@@ -611,7 +612,7 @@ class BoardLink:
                 raise DeviceNotConnectedError(f"{self._port_name}: no board connected")
             cmd_id = self._alloc_cmd_id()
             line = encode_command(Command(cmd_id, verb, args))
-            pending = _Pending(verb, self._wall(), future)
+            pending = _Pending(verb, self._wall(), future, args=args)
             self._pending[cmd_id] = pending
         try:
             transport.write(line)
