@@ -44,7 +44,7 @@ def test_ten_thousand_samples_are_stored_once_and_contiguous(store: SqliteStore)
     board = SimulatedBoard(fast=True, samples_per_read=256)
     core = make_core(board, store)
     core.open()
-    wait_until(lambda: core.get_metrics()["samples_stored"] >= 10_000)
+    wait_until(lambda: core.get_metrics()["samples_stored"] >= 10_000, timeout_s=60)
     summary = core.close()
 
     seqs = stored_seqs(store)
