@@ -126,7 +126,6 @@ def test_unplug_and_replug_reconnects_and_stores_every_sample_once(
     print(f"reconnected {took_s:.2f} s after replug")
 
 
-@pytest.mark.slow
 def test_power_cycle_is_a_new_boot_and_both_boots_are_stored_completely(
     emulator: BoardEmulator, core: GatewayCore, tmp_path: Path
 ) -> None:
