@@ -62,7 +62,7 @@ def test_ten_thousand_samples_at_1_ms_are_stored_once_and_contiguous(
     core: GatewayCore, tmp_path: Path
 ) -> None:
     core.set_period(1)
-    wait_until(lambda: stored(core) >= 10_000, 40, "10,000 samples stored")
+    wait_until(lambda: stored(core) >= 10_000, 60, "10,000 samples stored")  # ~11 s plain
     summary = core.close()
 
     (seqs,) = assert_each_boot_contiguous(tmp_path).values()
