@@ -64,6 +64,10 @@ _STATE_AFTER_OK = {
     "stop": DeviceState.IDLE,
     "reset": DeviceState.IDLE,
 }
+# Ctrl-C twice (stop what runs), Ctrl-B (leave the raw REPL), Ctrl-D (soft reset: main.py runs)
+_REVIVE = b"\r\x03\x03\x02\x04"
+_REVIVE_BOOT_S = 1.0  # time for main.py to start before `hello` is sent again
+_REPL_PROMPTS = (">>> ", "raw REPL", "Traceback", "NameError", "SyntaxError")
 _MAX_HOLES = 64  # seq ranges remembered as missing, so a later resend can fill them
 
 
@@ -197,6 +201,11 @@ class BoardLink:
         self._expected_frame_seq: int | None = None
         self._seq = Unwrapper(SEQ_MODULUS)
         self._tracker = _SeqTracker()
+        self._repl_seen = False  # the REPL, not the firmware, answered during this handshake
+        self._revived = False
+        self._revive_hello_at: float | None = None
+        self._handshake_bytes = 0
+        self._handshake_frames = 0
         # shared state, under _lock
         self._transport: Transport | None = None
         self._port_name = name
@@ -241,7 +250,13 @@ class BoardLink:
             return events.finish()
         for item in self._decoder.feed(data):
             self._handle(item, events)
+        if self._revive_hello_at is not None and time.monotonic() >= self._revive_hello_at:
+            self._revive_hello_at = None
+            self._start_handshake(events)
         if self._handshaking and time.monotonic() > self._handshake_deadline:
+            if not self._revived and (self._repl_seen or self._answered_without_frames()):
+                self._revive(transport, events)
+                return events.finish()
             what = "RESULT of hello" if self._hello_seen else "HELLO"
             self._go_down(
                 f"no {what} from {transport.name} within {self._handshake_timeout_s} s "
@@ -360,7 +375,11 @@ class BoardLink:
         return self._transport is not None
 
     def _start_handshake(self, events: _Events) -> None:
+        if self._revive_hello_at is None and not self._revived:
+            self._repl_seen = False
         self._handshaking = True
+        self._handshake_bytes = self._decoder.bytes_received
+        self._handshake_frames = self._decoder.frames_decoded
         self._hello_seen = False
         self._held.clear()
         self._handshake_deadline = time.monotonic() + self._handshake_timeout_s
@@ -375,6 +394,27 @@ class BoardLink:
             transport.write(encode_command(Command(cmd_id, "hello")))
         except TransportError as exc:
             self._go_down(f"lost {transport.name} during the handshake: {exc}", events)
+
+    def _answered_without_frames(self) -> bool:
+        """Bytes came back during the handshake but not one frame: something else is talking."""
+        decoder = self._decoder
+        return (
+            decoder.bytes_received > self._handshake_bytes
+            and decoder.frames_decoded == self._handshake_frames
+        )
+
+    def _revive(self, transport: Transport, events: _Events) -> None:
+        """The REPL answered instead of the firmware (mpremote left the board there): soft-reset
+        it so main.py runs again. The only time the host sends REPL control bytes."""
+        self._revived = True
+        _log.warning("%s is at the REPL; soft-resetting it to run main.py", transport.name)
+        try:
+            transport.write(_REVIVE)
+        except TransportError as exc:
+            self._go_down(f"lost {transport.name} while reviving it: {exc}", events)
+            return
+        self._revive_hello_at = time.monotonic() + _REVIVE_BOOT_S
+        self._handshake_deadline = self._revive_hello_at + self._handshake_timeout_s
 
     def _next_backoff(self) -> float:
         backoff_s = self._backoff_s
@@ -432,6 +472,8 @@ class BoardLink:
     def _handle(self, item: DecodedItem, events: _Events) -> None:
         if isinstance(item, ConsoleText):
             _log.info("%s console: %s", self._port_name, item.text.rstrip())
+            if self._handshaking and any(p in item.text for p in _REPL_PROMPTS):
+                self._repl_seen = True
             return
         payload = item.payload
         with self._lock:
@@ -572,6 +614,7 @@ class BoardLink:
 
     def _finish_handshake(self, events: _Events) -> None:
         self._handshaking = False
+        self._revived = False
         held, self._held = self._held, []
         with self._lock:
             was_connected, self._connected = self._connected, True
