@@ -56,6 +56,7 @@ class FakeCore:
     """A board simulated lazily: each read adds the samples its period says are due."""
 
     def __init__(self, period_ms: int = 50) -> None:
+        self.uplinks: dict[str, object] = {}
         self.connected = True
         self.period_ms = period_ms
         self.queue_depth = 0
@@ -127,6 +128,7 @@ class FakeCore:
                 "device": {"device_id": "fake-1", "period_ms": self.period_ms}
                 if self.connected
                 else None,
+                "uplinks": self.uplinks,
             }
 
     def _command(self, name: str, need: DeviceState | None, to: DeviceState | None) -> None:

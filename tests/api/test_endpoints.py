@@ -231,6 +231,35 @@ def test_metrics_parse_as_prometheus(client: FlaskClient) -> None:
     assert "/status" in endpoints
 
 
+def test_metrics_show_uplink_delivery_and_retention_evictions(
+    client: FlaskClient, core: FakeCore
+) -> None:
+    core.uplinks = {
+        "mqtt": {"delivered": 90, "failures": 2, "backlog": 10, "state": "connected"},
+        "http": {"delivered": 80, "failures": 7, "backlog": 20, "breaker_opens": 1},
+        "retention": {
+            "evicted_age": 5,
+            "evicted_bytes": 3,
+            "evicted_undelivered_age": 1,
+            "evicted_undelivered_bytes": 2,
+            "used_bytes": 4096,
+        },
+    }
+    text = client.get("/metrics").get_data(as_text=True)
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    delivered = {
+        s.labels["uplink"]: s.value for s in families["telemetryhub_uplink_delivered"].samples
+    }
+    assert delivered == {"mqtt": 90.0, "http": 80.0}
+    backlog = {
+        s.labels["uplink"]: s.value for s in families["telemetryhub_uplink_backlog"].samples
+    }
+    assert backlog == {"mqtt": 10.0, "http": 20.0}
+    evicted = families["telemetryhub_store_evicted_undelivered"].samples
+    assert {(s.labels["reason"], s.value) for s in evicted} == {("age", 1.0), ("bytes", 2.0)}
+    assert families["telemetryhub_store_used_bytes"].samples[0].value == 4096.0
+
+
 def test_security_headers_and_request_id(client: FlaskClient) -> None:
     r = client.get("/status", headers={"X-Request-ID": "abc-123 <script>/.."})
     assert r.headers["X-Request-ID"] == "abc-123script.."

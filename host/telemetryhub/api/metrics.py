@@ -21,6 +21,7 @@ _CORE_METRICS: tuple[tuple[str, str, str, bool, str], ...] = (
     ("metrics", "samples_received", "samples_received", True, "Samples decoded from the link."),
     ("metrics", "samples_stored", "samples_stored", True, "Samples written to the store."),
     ("metrics", "samples_processed", "samples_processed", True, "Samples taken off the queue."),
+    ("metrics", "samples_duplicate", "samples_duplicate", True, "Resent samples already stored."),
     ("metrics", "queue_depth", "queue_depth", False, "Items in the telemetry queue now."),
     ("metrics", "queue_capacity", "queue_capacity", False, "Capacity of the telemetry queue."),
     ("metrics", "queue_high_water", "queue_high_water", False, "Deepest the queue has been."),
@@ -54,6 +55,7 @@ class CoreCollector:
             family = CounterMetricFamily if is_counter else GaugeMetricFamily
             yield family(f"{PREFIX}_{name}", doc, value=value)
         yield from _dropped(_section(status, "metrics"))
+        yield from _uplinks(_section(status, "uplinks"))
         yield from _latency(self._core.latency)
         connected = _section(status, "link").get("connected")
         if isinstance(connected, bool):
@@ -81,6 +83,54 @@ def _dropped(metrics: Mapping[str, object]) -> Iterator[Metric]:
             family.add_metric([reason], value)
     if family.samples:
         yield family
+
+
+# (status key, metric name, is_counter, help) for every uplink; retention has its own table
+_UPLINK_METRICS = (
+    ("delivered", "uplink_delivered", True, "Samples an uplink delivered (cursor advanced)."),
+    ("failures", "uplink_failures", True, "Failed delivery attempts."),
+    ("backlog", "uplink_backlog", False, "Stored samples not yet delivered by the uplink."),
+    ("breaker_opens", "uplink_breaker_opens", True, "Times the circuit breaker opened."),
+)
+_EVICTIONS = (
+    ("evicted_age", "store_evicted", "age"),
+    ("evicted_bytes", "store_evicted", "bytes"),
+    ("evicted_undelivered_age", "store_evicted_undelivered", "age"),
+    ("evicted_undelivered_bytes", "store_evicted_undelivered", "bytes"),
+)
+
+
+def _uplinks(uplinks: Mapping[str, object]) -> Iterator[Metric]:
+    """Per-uplink delivery figures and the store's retention evictions, by reason."""
+    for key, name, is_counter, doc in _UPLINK_METRICS:
+        family = (CounterMetricFamily if is_counter else GaugeMetricFamily)(
+            f"{PREFIX}_{name}", doc, labels=["uplink"]
+        )
+        for uplink, status in uplinks.items():
+            value = _number(status.get(key)) if isinstance(status, Mapping) else None
+            if value is not None:
+                family.add_metric([uplink], value)
+        if family.samples:
+            yield family
+    retention = uplinks.get("retention")
+    if not isinstance(retention, Mapping):
+        return
+    families = {
+        name: CounterMetricFamily(
+            f"{PREFIX}_{name}",
+            "Stored samples deleted by retention, by reason.",
+            labels=["reason"],
+        )
+        for name in ("store_evicted", "store_evicted_undelivered")
+    }
+    for key, name, reason in _EVICTIONS:
+        value = _number(retention.get(key))
+        if value is not None:
+            families[name].add_metric([reason], value)
+    yield from (family for family in families.values() if family.samples)
+    used = _number(retention.get("used_bytes"))
+    if used is not None:
+        yield GaugeMetricFamily(f"{PREFIX}_store_used_bytes", "Store size in bytes.", value=used)
 
 
 def _latency(histogram: HistogramView) -> Iterator[Metric]:
