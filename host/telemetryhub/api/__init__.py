@@ -2,8 +2,9 @@
 
 from telemetryhub.api.app import create_app
 from telemetryhub.api.auth import Role, ensure_operator_token
-from telemetryhub.api.contracts import GatewayView, SampleReader
+from telemetryhub.api.contracts import GatewayView
 from telemetryhub.api.settings import ApiSettings, TlsSettings
+from telemetryhub.store.base import SampleReader
 
 __all__ = [
     "ApiSettings",

@@ -19,20 +19,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from telemetryhub.models import DeviceState, Fault, Sample
-
-
-class SampleReader(Protocol):
-    """Read side of the sample store (`SqliteStore.query`)."""
-
-    def query(
-        self,
-        device_id: str | None = None,
-        since_ts: float | None = None,
-        until_ts: float | None = None,
-        limit: int = 1000,
-    ) -> list[Sample]:
-        """Stored samples matching the filters, oldest first."""
-        ...
+from telemetryhub.store.base import SampleReader
 
 
 class HistogramSnapshotView(Protocol):

@@ -28,6 +28,7 @@ from telemetryhub.core.queue import TelemetryQueue
 from telemetryhub.device.base import DeviceLink, LinkChange, SampleBatch, StateChange
 from telemetryhub.errors import QueueClosedError, TelemetryHubError
 from telemetryhub.models import DeviceState, Fault, FaultMode, Sample
+from telemetryhub.store.base import SampleStore
 
 _log = logging.getLogger(__name__)
 
@@ -42,23 +43,6 @@ _FAULT_ARGS: dict[FaultMode, Callable[[Fault], tuple[str, ...]]] = {
     FaultMode.INTERMITTENT: lambda f: ("intermittent", str(f.count)),
     FaultMode.DETERMINISTIC: lambda f: ("deterministic", str(f.count)),
 }
-
-
-class SampleStore(Protocol):
-    """What the core needs of a store: one transaction per batch, duplicates ignored; and the
-    time-range query the API serves."""
-
-    def write_batch(self, samples: Sequence[Sample]) -> int:
-        """Insert `samples`; return how many were new."""
-
-    def query(
-        self,
-        device_id: str | None = None,
-        since_ts: float | None = None,
-        until_ts: float | None = None,
-        limit: int = 1000,
-    ) -> list[Sample]:
-        """Stored samples matching the filters, oldest first."""
 
 
 class Uplink(Protocol):
