@@ -195,3 +195,41 @@ def test_status_document_has_the_seed_shape(store: SqliteStore) -> None:
         assert core.recent_samples(60)
         assert core.data_age_s() is not None
     assert core.close() is core.close()  # idempotent
+
+
+class RecordingUplink:
+    """An uplink that records what the core tells it."""
+
+    name = "recorder"
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+        self.states: list[tuple[str, str]] = []
+
+    def start(self) -> None:
+        self.events.append("start")
+
+    def stop(self) -> None:
+        self.events.append("stop")
+
+    def status(self) -> dict[str, object]:
+        return {"states": len(self.states)}
+
+    def note_device_state(self, device_id: str, state: str, reason: str) -> None:
+        self.states.append((device_id, state))
+
+
+def test_uplinks_start_stop_with_the_core_and_hear_device_states(store: SqliteStore) -> None:
+    board = SimulatedBoard(period_ms=1)
+    uplink = RecordingUplink()
+    core = GatewayCore(BoardLink(lambda: board), store, CoreSettings(), [uplink])
+    with core:
+        wait_until(lambda: ("sim-0001", "Measuring") in uplink.states)
+        core.inject_fault(Fault(FaultMode.DETERMINISTIC, count=5))
+        wait_until(lambda: ("sim-0001", "SafeState") in uplink.states)
+        assert core.status()["uplinks"] == {"recorder": {"states": len(uplink.states)}}
+        replacement = RecordingUplink()
+        core.replace_uplinks([replacement])
+        assert replacement.events == ["start"]
+    assert uplink.events == ["start", "stop"]
+    assert replacement.events == ["start", "stop"]

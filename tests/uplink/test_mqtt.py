@@ -91,6 +91,7 @@ def test_state_is_retained_and_the_gateway_says_online_then_offline(
     broker: MosquittoBroker, store: SqliteStore
 ) -> None:
     uplink = mqtt_uplink(store, settings_for(broker, rate_sps=0))
+    uplink.note_device_state("dev-a", "Measuring", "start")  # before the broker answered
     uplink.start()
     store.write_batch(make_samples(30, ("dev-a",)))
     assert wait_until(lambda: uplink.status()["backlog"] == 0)
@@ -99,7 +100,12 @@ def test_state_is_retained_and_the_gateway_says_online_then_offline(
         assert seen.wait("telemetryhub/gw1/status", b"online")
         state = seen.wait_json("telemetryhub/gw1/dev-a/state")
         assert state["device"] == "dev-a"
-        assert state["seq"] == 29
+        assert state["state"] == "Measuring"
+        assert state["last_sample"]["seq"] == 29
+        uplink.note_device_state("dev-a", "SafeState", "deterministic fault")
+        assert wait_until(
+            lambda: seen.wait_json("telemetryhub/gw1/dev-a/state")["state"] == "SafeState"
+        )
         uplink.stop()
         assert seen.wait("telemetryhub/gw1/status", b"offline")
     finally:

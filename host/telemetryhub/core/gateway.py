@@ -56,6 +56,8 @@ class Uplink(Protocol):
 
     def status(self) -> dict[str, object]: ...
 
+    def note_device_state(self, device_id: str, state: str, reason: str) -> None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class CoreSettings:
@@ -349,6 +351,7 @@ class GatewayCore:
             return
         if isinstance(event, StateChange):
             _log.info("device state %s (%s: %s)", event.state.label, event.cause, event.reason)
+            self._tell_uplinks(event)
             # a board that rebooted under a live link is set up like a newly connected one
             board_up = event.cause == "boot"
         else:
@@ -356,6 +359,12 @@ class GatewayCore:
             board_up = event.connected
         if board_up and not self._closed:
             self.pool.submit(self._set_up_board)
+
+    def _tell_uplinks(self, change: StateChange) -> None:
+        info = self.link.info
+        if info is not None:
+            for uplink in self.uplinks:
+                uplink.note_device_state(info.device_id, change.state.label, change.reason)
 
     def _push(self, item: _Item) -> None:
         try:

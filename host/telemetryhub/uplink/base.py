@@ -64,6 +64,9 @@ class Sink(Protocol):
     def status(self) -> dict[str, object]:
         """Sink-specific figures for /status."""
 
+    def note_device_state(self, device_id: str, state: str, reason: str) -> None:
+        """The device changed state (Idle, Measuring, SafeState); sinks that publish it do."""
+
 
 def sample_record(sample: Sample) -> dict[str, object]:
     """A sample in an uplink payload; (device, boot_id, seq) is its idempotency key."""
@@ -142,6 +145,10 @@ class Forwarder:
         if started:
             self._thread.join()
         self.sink.close()
+
+    def note_device_state(self, device_id: str, state: str, reason: str) -> None:
+        """Passed to the sink (MQTT publishes it retained); never blocks on the network."""
+        self.sink.note_device_state(device_id, state, reason)
 
     def status(self) -> dict[str, object]:
         """cursor, backlog, delivered, batches, failures, state, last_error and the sink's."""

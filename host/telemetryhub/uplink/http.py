@@ -106,6 +106,9 @@ class HttpSink:
     def close(self) -> None:
         """Nothing to release."""
 
+    def note_device_state(self, device_id: str, state: str, reason: str) -> None:
+        """The HTTP uplink carries samples only."""
+
     def status(self) -> dict[str, object]:
         now = self._clock()
         with self._lock:

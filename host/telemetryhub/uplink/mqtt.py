@@ -48,6 +48,7 @@ class MqttSink:
     def __init__(self, settings: MqttSettings) -> None:
         self.settings = settings
         self._lock = threading.Lock()
+        self._device_states: dict[str, dict[str, object]] = {}
         self._connected = threading.Event()
         self._connects = 0
         self._disconnects = 0
@@ -114,6 +115,22 @@ class MqttSink:
             with self._lock:
                 self._messages += len(infos)
         self._publish_states(samples)
+
+    def note_device_state(self, device_id: str, state: str, reason: str) -> None:
+        """Remember the device's state and publish it retained on its state topic."""
+        with self._lock:
+            self._device_states[device_id] = {"state": state, "reason": reason}
+        self.publish_state(device_id, self._state_document(device_id))
+
+    def _state_document(self, device_id: str, sample: Sample | None = None) -> dict[str, object]:
+        with self._lock:
+            doc: dict[str, object] = {
+                "device": device_id,
+                **self._device_states.get(device_id, {}),
+            }
+        if sample is not None:
+            doc["last_sample"] = sample_record(sample)
+        return doc
 
     def publish_state(self, device_id: str, state: Mapping[str, object]) -> None:
         """Publish `state` retained on the device's state topic (best effort, not awaited)."""
@@ -190,7 +207,7 @@ class MqttSink:
     def _publish_states(self, samples: Sequence[Sample]) -> None:
         last: dict[str, Sample] = {s.device_id: s for s in samples}
         for device_id, sample in last.items():
-            self.publish_state(device_id, {"device": device_id, **sample_record(sample)})
+            self.publish_state(device_id, self._state_document(device_id, sample))
 
     # -- paho callbacks (paho's network thread) ---------------------------------------------
 
@@ -212,6 +229,10 @@ class MqttSink:
         _disable_nagle(client)
         client.publish(self._status_topic(), ONLINE, qos=1, retain=True)
         self._connected.set()
+        with self._lock:
+            known = list(self._device_states)
+        for device_id in known:  # states noted while the broker was away
+            self.publish_state(device_id, self._state_document(device_id))
         _log.info("MQTT connected to %s", self._broker())
 
     def _on_disconnect(

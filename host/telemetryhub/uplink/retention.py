@@ -133,6 +133,9 @@ class StoreRetention:
         with self._lock:
             return self._evicted
 
+    def note_device_state(self, device_id: str, state: str, reason: str) -> None:
+        """Retention has no far end to tell."""
+
     def status(self) -> dict[str, object]:
         with self._lock:
             e = self._evicted
