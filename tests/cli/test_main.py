@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -12,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from telemetryhub.cli.main import main
+from telemetryhub.cli.main import build_parser, main
+from telemetryhub.cli.run import Gateway
 from telemetryhub.models import Sample
 from telemetryhub.store.sqlite import SqliteStore
 
@@ -166,3 +168,27 @@ def test_sighup_reloads_live_settings_and_sigterm_shuts_down_gracefully(tmp_path
     store = SqliteStore.in_data_dir(tmp_path / "data")
     assert f"stored     {store.count()} " in out
     store.close()
+
+
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal, as a person's would."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("stream", [Terminal, io.StringIO])
+def test_live_progress_shows_on_a_terminal_and_stays_quiet_when_piped(
+    tmp_path: Path, stream: type[io.StringIO]
+) -> None:
+    args = build_parser().parse_args(
+        ["run", "--data-dir", str(tmp_path), "--no-http", "--duration", "2.5"]
+    )
+    out = stream()
+    assert Gateway(args, out).run() == 0
+    text = out.getvalue()
+    assert "telemetryhub stopped:" in text
+    assert ("samples/s" in text) == (stream is Terminal)
+    if stream is Terminal:
+        assert "Measuring" in text
+        assert "queue 0/1000" in text

@@ -114,7 +114,7 @@ class Gateway:
                 link, store, core_settings(self.settings), build_uplinks(self.settings, store)
             )
             server = self._serve(core, data_dir)
-            self._install_signals()
+            stack.enter_context(self._signals())
             core.open()
             try:
                 self._main_loop(core)
@@ -132,16 +132,23 @@ class Gateway:
             return None
         return start_api(core, self.settings.http, data_dir, self._out)
 
-    def _install_signals(self) -> None:
+    @contextlib.contextmanager
+    def _signals(self) -> Iterator[None]:
+        """SIGINT/SIGTERM stop, SIGHUP reloads; the previous handlers come back afterwards."""
+
         def on_stop(signum: int, frame: FrameType | None) -> None:
             self._stop.set()
 
         def on_hup(signum: int, frame: FrameType | None) -> None:
             self._reload.set()
 
-        signal.signal(signal.SIGINT, on_stop)
-        signal.signal(signal.SIGTERM, on_stop)
-        signal.signal(signal.SIGHUP, on_hup)
+        handlers = {signal.SIGINT: on_stop, signal.SIGTERM: on_stop, signal.SIGHUP: on_hup}
+        previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def _main_loop(self, core: GatewayCore) -> None:
         deadline = None if self._args.duration is None else time.monotonic() + self._args.duration
