@@ -93,9 +93,9 @@ def transport_factory(settings: Settings) -> Iterator[Callable[[], Transport]]:
 class Gateway:
     """A running gateway: core, store, API server and the signal-driven main loop."""
 
-    def __init__(self, args: argparse.Namespace, out: TextIO = sys.stdout) -> None:
+    def __init__(self, args: argparse.Namespace, out: TextIO | None = None) -> None:
         self._args = args
-        self._out = out
+        self._out = out or sys.stdout
         self._overrides = cli_overrides(args)
         self.settings = load_settings(args.config, overrides=self._overrides)
         self._stop = threading.Event()
