@@ -21,6 +21,7 @@ from telemetryhub.api.settings import TlsSettings
 from telemetryhub.errors import ConfigError
 
 _JOIN_TIMEOUT_S = 10.0
+_LISTEN_BACKLOG = 1024
 _CONNECTION_TIMEOUT_S = 30
 
 _log = logging.getLogger(__name__)
@@ -162,9 +163,16 @@ class _CherootTlsBackend:
         self, app: Any, host: str, port: int, tls: TlsSettings, threads: int, max_body_bytes: int
     ) -> None:
         adapter = _ssl_adapter(tls)
+        # cheroot's defaults (a listen backlog of 5, keep-alive for 10 connections) drop the
+        # reconnects of a few dozen clients; waitress's backlog and unlimited keep-alive instead.
         server: Any = CherootServer(
-            (host, port), app, numthreads=threads, server_name="telemetryhub"
+            (host, port),
+            app,
+            numthreads=threads,
+            server_name="telemetryhub",
+            request_queue_size=_LISTEN_BACKLOG,
         )
+        server.keep_alive_conn_limit = _LISTEN_BACKLOG
         server.ssl_adapter = adapter
         server.max_request_body_size = max_body_bytes
         server.timeout = _CONNECTION_TIMEOUT_S
