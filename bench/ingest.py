@@ -2,8 +2,9 @@
 
 Each mode runs in its own process so its peak RSS is its own:
   sim          the simulated board in fast mode (the pipeline's ceiling)
-  sim-unbatched  the same, with every read split into one-sample batches (one queue item, one
-               pool job and one SQLite transaction per sample): the baseline for the ratio
+  sim-unbatched  the same, with every read split into one-sample batches and the consumer's
+               merging off (one queue item, one pool job and one SQLite transaction per
+               sample): the baseline for the ratio
   emulator     the real firmware on the MicroPython unix port behind a pty, period 1 ms
 
 Run: .venv/bin/python bench/ingest.py [--samples N] [--emulator-seconds S]
@@ -46,10 +47,12 @@ class UnbatchedLink:
         return getattr(self._link, name)
 
 
-def measure(link: DeviceLink, target: int, timeout_s: float) -> dict[str, float]:
+def measure(
+    link: DeviceLink, target: int, timeout_s: float, settings: CoreSettings
+) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as data_dir:
         store = SqliteStore.in_data_dir(data_dir)
-        core = GatewayCore(link, store, CoreSettings())
+        core = GatewayCore(link, store, settings)
         core.open()
         stored = lambda: core.get_metrics()["samples_stored"]  # noqa: E731
         _wait(lambda: stored() > 0, timeout_s)
@@ -84,8 +87,9 @@ def run_mode(mode: str, samples: int, emulator_seconds: float) -> dict[str, floa
         return result
     board = SimulatedBoard(fast=True, samples_per_read=256)
     link = BoardLink(lambda: board)
-    chosen: DeviceLink = UnbatchedLink(link) if mode == "sim-unbatched" else link  # type: ignore[assignment]
-    return measure(chosen, samples, timeout_s=120)
+    if mode == "sim-unbatched":
+        return measure(UnbatchedLink(link), samples, 120, CoreSettings(max_samples_per_job=1))  # type: ignore[arg-type]
+    return measure(link, samples, 120, CoreSettings())
 
 
 def _emulator_rate(link: BoardLink, seconds: float) -> dict[str, float]:
