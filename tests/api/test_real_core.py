@@ -30,7 +30,7 @@ def test_start_status_samples_fault_reset_through_rest(
 
     status = client.get("/status").get_json()
     assert status["state"] == "Measuring"
-    assert status["latest_sample"]["unit"] == "C"
+    assert status["latest_sample"]["unit"] == "arb.units"
     assert status["metrics"]["queue_capacity"] == 1000
     assert status["link"]["connected"] is True
     assert client.get("/ready").status_code == 200

@@ -192,3 +192,17 @@ def test_live_progress_shows_on_a_terminal_and_stays_quiet_when_piped(
     if stream is Terminal:
         assert "Measuring" in text
         assert "queue 0/1000" in text
+
+
+def test_a_reader_that_goes_away_is_not_an_error(tmp_path: Path) -> None:
+    store = SqliteStore.in_data_dir(tmp_path)  # more than a pipe buffer of CSV
+    store.write_batch(
+        [Sample("dev", 1, seq, seq, 1e9 + seq, 42.0, 0, "C") for seq in range(20_000)]
+    )
+    store.close()
+    export = [sys.executable, "-m", "telemetryhub", "export", "--data-dir", str(tmp_path)]
+    result = subprocess.run(
+        f"{' '.join(export)} | head -c 1", shell=True, capture_output=True, text=True, timeout=30
+    )
+    assert "Traceback" not in result.stderr
+    assert result.stdout == "d"

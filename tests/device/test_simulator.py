@@ -52,7 +52,7 @@ def test_boot_sends_hello_then_state_boot(host: BoardHost) -> None:
         1,
         board.boot_id,
         0,
-        "C",
+        "arb.units",
     )
     assert state == State(DeviceState.IDLE, StateCause.BOOT, "boot")
 

@@ -145,7 +145,7 @@ class SimulatedBoard:
         seed: int = 0,
         period_ms: int = 100,
         ring_capacity: int = 1024,
-        unit: str = "C",
+        unit: str = "arb.units",
         firmware_version: str = "sim-1.0",
         proto_major: int = PROTO_MAJOR,
         clock: Callable[[], float] = time.monotonic,
@@ -353,7 +353,8 @@ class SimulatedBoard:
         seq = self._next_seq
         self._next_seq = (seq + 1) & _MASK30
         self._counters.samples_taken = (self._counters.samples_taken + 1) & _MASK30
-        value_milli = 21_000 + int(2_000 * math.sin(seq / 50)) + self._rng.randint(-50, 50)
+        # 42.0 + noise, as the seed design's device (with a slow wave, for the chart's sake)
+        value_milli = 42_000 + int(500 * math.sin(seq / 50)) + self._rng.randint(-100, 100)
         if self._ring.push(WireSample(seq, t_ms & _MASK30, value_milli, 0)):
             self._counters.dropped_overflow = (self._counters.dropped_overflow + 1) & _MASK30
 
