@@ -192,6 +192,9 @@ def test_status_document_has_the_seed_shape(store: SqliteStore) -> None:
         ):
             assert key in metrics
         assert status["device"] is not None
+        (aggregate,) = status["aggregates"]  # type: ignore[misc]
+        assert aggregate["device_id"] == "sim-0001"
+        assert aggregate["min"] <= aggregate["mean"] <= aggregate["max"]
         assert core.recent_samples(60)
         assert core.data_age_s() is not None
     assert core.close() is core.close()  # idempotent

@@ -64,6 +64,12 @@ _SCHEMAS: dict[str, Any] = {
             },
             "link": {"type": "object", "properties": {"connected": {"type": "boolean"}}},
             "device": {"type": ["object", "null"]},
+            "uplinks": {"type": "object", "description": "Each uplink's delivery status."},
+            "aggregates": {
+                "type": "array",
+                "description": "Rolling count/min/max/mean per device channel.",
+                "items": {"type": "object"},
+            },
         },
         "required": ["state", "latest_sample", "metrics", "link", "device"],
     },

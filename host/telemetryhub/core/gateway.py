@@ -329,6 +329,17 @@ class GatewayCore:
                 "unit": info.unit,
             },
             "uplinks": {uplink.name: uplink.status() for uplink in self.uplinks},
+            "aggregates": [
+                {
+                    "device_id": a.device_id,
+                    "channel": a.channel,
+                    "window": a.count,
+                    "min": a.min,
+                    "max": a.max,
+                    "mean": a.mean,
+                }
+                for a in self.aggregates.snapshot()
+            ],
         }
 
     # -- threads ----------------------------------------------------------------------------
