@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from telemetryhub.core.gateway import CoreSettings, GatewayCore, summary_lines
+from telemetryhub.core.gateway import CoreSettings, GatewayCore
+from telemetryhub.core.status import summary_lines
 from telemetryhub.device.link import BoardLink
 from telemetryhub.device.simulator import SimulatedBoard
 from telemetryhub.errors import DeviceNotConnectedError, InvalidStateError, StoreError
@@ -195,6 +196,7 @@ def test_status_document_has_the_seed_shape(store: SqliteStore) -> None:
         (aggregate,) = status["aggregates"]  # type: ignore[misc]
         assert aggregate["device_id"] == "sim-0001"
         assert aggregate["min"] <= aggregate["mean"] <= aggregate["max"]
+        assert aggregate["count"] > 0
         assert core.recent_samples(60)
         assert core.data_age_s() is not None
     assert core.close() is core.close()  # idempotent

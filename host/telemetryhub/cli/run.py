@@ -23,7 +23,8 @@ from telemetryhub.config import (
     load_settings,
     needs_restart,
 )
-from telemetryhub.core.gateway import CoreSettings, GatewayCore, summary_lines
+from telemetryhub.core.gateway import CoreSettings, GatewayCore
+from telemetryhub.core.status import summary_lines
 from telemetryhub.device.link import BoardLink
 from telemetryhub.device.simulator import SimulatedBoard
 from telemetryhub.errors import ConfigError

@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -25,6 +25,7 @@ from telemetryhub.core.metrics import Counters, LatencyHistogram
 from telemetryhub.core.pool import ThreadPool
 from telemetryhub.core.processing import RollingAggregates, SampleValidator
 from telemetryhub.core.queue import TelemetryQueue
+from telemetryhub.core.status import status_document
 from telemetryhub.device.base import DeviceLink, LinkChange, SampleBatch, StateChange
 from telemetryhub.errors import QueueClosedError, TelemetryHubError
 from telemetryhub.models import DeviceState, Fault, FaultMode, Sample
@@ -296,51 +297,8 @@ class GatewayCore:
         )
 
     def status(self) -> dict[str, object]:
-        """The JSON-ready `/status` document."""
-        latest = self.latest_sample()
-        info = self.link.info
-        link = self.link.stats()
-        return {
-            "state": self.device_state().label,
-            "latest_sample": None if latest is None else sample_json(latest),
-            "metrics": self.get_metrics(),
-            "link": {
-                "connected": link.connected,
-                "port": link.port,
-                "reconnects": link.reconnects,
-                "reboots": link.reboots,
-                "crc_errors": link.crc_errors,
-                "framing_errors": link.framing_errors,
-                "console_lines": link.console_lines,
-                "frame_gaps": link.frame_gaps,
-                "seq_gaps": link.seq_gaps,
-                "frames_received": link.frames_received,
-                "bytes_received": link.bytes_received,
-            },
-            "device": None
-            if info is None
-            else {
-                "id": info.device_id,
-                "firmware": info.firmware_version,
-                "boot_id": info.boot_id,
-                "protocol": f"{info.proto_major}.{info.proto_minor}",
-                "period_ms": info.period_ms,
-                "ring_capacity": info.ring_capacity,
-                "unit": info.unit,
-            },
-            "uplinks": {uplink.name: uplink.status() for uplink in self.uplinks},
-            "aggregates": [
-                {
-                    "device_id": a.device_id,
-                    "channel": a.channel,
-                    "window": a.count,
-                    "min": a.min,
-                    "max": a.max,
-                    "mean": a.mean,
-                }
-                for a in self.aggregates.snapshot()
-            ],
-        }
+        """The JSON-ready `/status` document (see telemetryhub.core.status)."""
+        return status_document(self)
 
     # -- threads ----------------------------------------------------------------------------
 
@@ -502,25 +460,3 @@ def _merge_by_device(items: list[_Item], max_samples: int) -> list[_Item]:
         else:
             merged.append(item)
     return merged
-
-
-def sample_json(sample: Sample) -> dict[str, object]:
-    """A sample as the API shows it."""
-    return {
-        "device_id": sample.device_id,
-        "boot_id": sample.boot_id,
-        "seq": sample.seq,
-        "value": sample.value,
-        "unit": sample.unit,
-        "ts": sample.ts,
-        "board_ms": sample.board_ms,
-        "channel": sample.channel,
-    }
-
-
-def summary_lines(summary: ShutdownSummary) -> Iterable[str]:
-    """A person-readable shutdown summary."""
-    yield f"received   {summary.received}"
-    yield f"stored     {summary.stored} (+{summary.duplicates} duplicates ignored)"
-    yield f"rejected   {summary.rejected}"
-    yield f"dropped    {summary.dropped}"
