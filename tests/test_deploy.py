@@ -7,11 +7,15 @@ from pathlib import Path
 import pytest
 import serial
 
+from telemetryhub.cli.main import main
 from telemetryhub.deploy import flash
 from telemetryhub.emulator import BoardEmulator
+from telemetryhub.protocol import Command, encode_command
 from tests.emulator.conftest import read_until
 
 pytestmark = pytest.mark.micropython
+
+FIRMWARE = Path(__file__).resolve().parents[1] / "firmware"
 
 
 @pytest.fixture
@@ -54,3 +58,20 @@ def test_flash_copies_the_firmware_and_resets_into_the_new_main(
         assert not (flash_dir / "__pycache__").exists()
         assert ("pkg/greet.py" in report.compiled) is compile_mpy
         assert "main.py" in report.files
+
+
+def test_cli_flash_deploys_the_real_firmware_compiled_and_the_board_streams(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flash_dir = tmp_path / "flash"
+    flash_dir.mkdir()
+    (flash_dir / "main.py").write_text("print('old firmware')\n")
+    with BoardEmulator(flash_dir) as board:
+        assert main(["flash", "--port", board.port, "--mpy"]) == 0
+        assert "reset the board" in capsys.readouterr().out
+        assert (flash_dir / "app.mpy").is_file()
+        assert (flash_dir / "main.py").read_text() == (FIRMWARE / "main.py").read_text()
+        with serial.Serial(board.port, timeout=1) as port:  # the new firmware says HELLO
+            port.write(encode_command(Command(1, "hello")))
+            data = read_until(port, lambda d: b"telemetryhub-fw" in d)
+        assert b"telemetryhub-fw" in data

@@ -97,3 +97,24 @@ def test_period_can_be_set_down_to_one_ms():
     command(app, "2 start")
     assert seqs(tick(app, 20, ms=1)) == list(range(20))
     assert [f[0] for f in tick(app, 1, ms=1)] == [SAMPLES]
+
+
+class CountingWatchdog:
+    def __init__(self):
+        self.feeds = 0
+
+    def feed(self):
+        self.feeds += 1
+
+
+def test_every_loop_step_feeds_the_watchdog_and_the_default_is_off():
+    import hal
+
+    app = make_app()
+    dog = CountingWatchdog()
+    app.watchdog = dog
+    app.boot()
+    for _ in range(5):
+        app.step()
+    assert dog.feeds == 5
+    assert type(hal.watchdog(0)) is hal.Watchdog  # opt-in: 0 starts no machine.WDT
