@@ -11,10 +11,11 @@ import pytest
 
 from telemetryhub.core.gateway import CoreSettings, GatewayCore
 from telemetryhub.core.status import summary_lines
+from telemetryhub.device.base import SampleBatch
 from telemetryhub.device.link import BoardLink
 from telemetryhub.device.simulator import SimulatedBoard
 from telemetryhub.errors import DeviceNotConnectedError, InvalidStateError, StoreError
-from telemetryhub.models import DeviceState, Fault, FaultMode, Sample
+from telemetryhub.models import DeviceInfo, DeviceState, Fault, FaultMode, Sample
 from telemetryhub.store.sqlite import SqliteStore
 
 
@@ -238,3 +239,46 @@ def test_uplinks_start_stop_with_the_core_and_hear_device_states(store: SqliteSt
         assert replacement.events == ["start"]
     assert uplink.events == ["start", "stop"]
     assert replacement.events == ["start", "stop"]
+
+
+class RacingLink:
+    """A link whose poll answers a command first and hands out that poll's samples later, as
+    BoardLink does when RESULT and SAMPLES arrive in one read."""
+
+    def __init__(self, info_board: SimulatedBoard) -> None:
+        self._real = BoardLink(lambda: info_board)
+        self._command_waiting = threading.Event()
+        self._answered = threading.Event()
+        self.batch: SampleBatch | None = None
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._real, name)
+
+    def command(self, verb: str, *args: str, timeout_s: float = 2.0) -> None:
+        self._command_waiting.set()
+        assert self._answered.wait(timeout_s)
+
+    def poll(self, timeout_s: float) -> list[object]:
+        events: list[object] = list(self._real.poll(timeout_s))
+        if self._command_waiting.is_set() and self.batch is not None:
+            self._command_waiting.clear()
+            self._answered.set()  # the command returns now...
+            time.sleep(0.2)  # ...while this poll is still decoding (simulated work)
+            events.append(self.batch)
+        return events
+
+
+def test_stop_returns_only_after_the_samples_read_with_its_answer_are_stored(
+    store: SqliteStore,
+) -> None:
+    board = SimulatedBoard(period_ms=1)
+    link = RacingLink(board)
+    core = GatewayCore(link, store, CoreSettings(autostart=False))  # type: ignore[arg-type]
+    with core:
+        wait_until(lambda: link.info is not None)
+        info = link.info
+        assert isinstance(info, DeviceInfo)
+        late = Sample(info.device_id, info.boot_id, 10**6, 0, time.time(), 42.0, 0, "u")
+        link.batch = SampleBatch(info, (late,), False)
+        core.stop()
+        assert store.query(limit=10) == [late]

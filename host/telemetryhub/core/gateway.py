@@ -119,6 +119,12 @@ class GatewayCore:
         # Bounds the work handed to the pool, so a slow store backs up into the queue.
         self._pool_slots = threading.BoundedSemaphore(self.settings.max_batches_in_pool)
         self._lock = threading.Lock()
+        # flush() waits on these: producer polls finished, samples pushed, samples settled
+        # (stored, duplicate, rejected or given up), each only ever growing
+        self._progress = threading.Condition()
+        self._polls_done = 0
+        self._samples_pushed = 0
+        self._samples_settled = 0
         self._latest: Sample | None = None
         self._recent: deque[Sample] = deque(maxlen=self.settings.recent_samples)
         self._last_sample_at: float | None = None
@@ -216,12 +222,22 @@ class GatewayCore:
         self._command("set", "period_ms", str(period_ms))
 
     def flush(self, timeout_s: float = 5.0) -> bool:
-        """Wait until everything received so far is stored and acked; False on timeout."""
+        """Wait until every sample read so far is stored and acked; False on timeout.
+
+        "Read so far" includes the poll in flight now: a command's answer and the samples
+        decoded with it come out of the same poll, so the producer must finish that one first.
+        """
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.queue.size == 0 and self.pool.wait_idle(0.05) and self.queue.size == 0:
-                return True
-        return False
+        with self._progress:
+            polls = self._polls_done
+            if not self._progress.wait_for(
+                lambda: self._polls_done >= polls + 2 or not self._producer.is_alive(), timeout_s
+            ):
+                return False
+            pushed = self._samples_pushed
+            return self._progress.wait_for(
+                lambda: self._samples_settled >= pushed, max(0.0, deadline - time.monotonic())
+            )
 
     def _command(self, verb: str, *args: str) -> None:
         self.link.command(verb, *args, timeout_s=self.settings.command_timeout_s)
@@ -307,6 +323,9 @@ class GatewayCore:
         while not self._intake_stopped.is_set():
             for event in self.link.poll(self.settings.poll_timeout_s):
                 self._handle_event(event)
+            with self._progress:
+                self._polls_done += 1
+                self._progress.notify_all()
         for _ in range(_DRAIN_POLLS):
             events = self.link.poll(self.settings.poll_timeout_s)
             if not events:
@@ -341,6 +360,9 @@ class GatewayCore:
         except QueueClosedError:
             # Only reachable if close() raced past the producer join; counted, never silent.
             self.counters.add("dropped_shutdown", len(item.batch.samples))
+            return
+        with self._progress:
+            self._samples_pushed += len(item.batch.samples)
 
     def _set_up_board(self) -> None:
         """core-worker: a board connected or booted: the configured period, then autostart."""
@@ -390,6 +412,9 @@ class GatewayCore:
             self._store_and_ack(item.batch, item.received_at)
         finally:
             self._pool_slots.release()
+            with self._progress:
+                self._samples_settled += len(item.batch.samples)
+                self._progress.notify_all()
 
     def _store_and_ack(self, batch: SampleBatch, received_at: float) -> None:
         result = self.validator.validate(batch.samples)
