@@ -183,6 +183,11 @@ class MqttSettings:
     username: str = _key("", TEXT, "broker user (empty: anonymous)", live=True)
     password: str = _key("", TEXT, "broker password", live=True)
     tls: bool = _key(False, BOOL, "connect with TLS", live=True)
+    ca_certs: str = _key(
+        "", PATH, "PEM CA file the broker's certificate must chain to (empty: system)", live=True
+    )
+    certfile: str = _key("", PATH, "PEM client certificate (brokers asking for one)", live=True)
+    keyfile: str = _key("", PATH, "PEM key of certfile (empty: inside certfile)", live=True)
     qos: int = _key(1, QOS, "publish QoS", live=True)
     client_id: str = _key("", TEXT, "client id (empty: derived from the host name)", live=True)
     keepalive_s: int = _key(30, POSITIVE_INT, "MQTT keepalive", live=True)

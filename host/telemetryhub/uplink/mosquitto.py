@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import pwd
 import shutil
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from telemetryhub.errors import UplinkError
@@ -28,23 +31,60 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass(frozen=True, slots=True)
+class BrokerTls:
+    """PEM files of a TLS listener; clients are not asked for a certificate."""
+
+    cafile: Path
+    certfile: Path
+    keyfile: Path
+
+    def config_lines(self) -> str:
+        """The listener options; they follow its `listener` line."""
+        return (
+            f"cafile {self.cafile}\n"
+            f"certfile {self.certfile}\n"
+            f"keyfile {self.keyfile}\n"
+            "require_certificate false\n"
+        )
+
+
 class MosquittoBroker:
     """One broker process; `stop()` then `start()` brings it back on the same port.
 
     Persistence is on (saved on a clean stop), so a subscriber's persistent session and its
     queued QoS 1 messages survive the restart, as they would on a production broker.
+    With `password_file` (made by `mosquitto_passwd`) anonymous clients are refused; with
+    `tls` the one listener speaks TLS only. Context manager: start/stop.
     """
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        *,
+        password_file: Path | None = None,
+        tls: BrokerTls | None = None,
+    ) -> None:
         """Write the config into `workdir` (it also holds the log and persistence file)."""
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.workdir = workdir
         self.config = workdir / "mosquitto.conf"
         self.log = workdir / "mosquitto.log"
+        tls_lines = tls.config_lines() if tls else ""
+        auth_lines = (
+            f"allow_anonymous false\npassword_file {password_file}\n"
+            if password_file
+            else "allow_anonymous true\n"
+        )
         self.config.write_text(
+            # Run as root, mosquitto would become user `mosquitto`, which can read neither
+            # `workdir` nor a 0600 key file; as anyone else this line changes nothing.
+            f"user {pwd.getpwuid(os.getuid()).pw_name}\n"
             f"listener {self.port} {self.host}\n"
-            "allow_anonymous true\n"
+            f"{tls_lines}"
+            f"{auth_lines}"
             "persistence true\n"
             f"persistence_location {workdir}/\n"
             "max_queued_messages 100000\n"
@@ -77,6 +117,13 @@ class MosquittoBroker:
             self._proc.terminate()
             self._proc.wait(timeout=10)
         self._proc = None
+
+    def __enter__(self) -> MosquittoBroker:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
     @property
     def running(self) -> bool:
