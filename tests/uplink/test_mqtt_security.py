@@ -169,10 +169,16 @@ def test_tls_needs_the_ca_file_from_the_ini_to_deliver(
     with watching(trusted, "watch-tls") as seen:
         system_trust = replace(anonymous(tls_broker), tls=True)  # tls_ca_certs None
         rejected = run_uplink(
-            store, system_trust, lambda _: "alert unknown ca" in tls_broker.log.read_text()
+            store,
+            system_trust,
+            lambda s: (
+                "alert unknown ca" in tls_broker.log.read_text()
+                and s["last_connect_error"] is not None
+            ),
         )
         assert rejected["state"] != CONNECTED
         assert (rejected["connects"], rejected["cursor"], rejected["delivered"]) == (0, 0, 0)
+        assert "network or TLS" in str(rejected["last_connect_error"])
         assert seen.samples == 0
 
         run_uplink(store, trusted, lambda s: seen.samples == BACKLOG == s["delivered"])

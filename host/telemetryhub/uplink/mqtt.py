@@ -80,6 +80,7 @@ class MqttSink:
         client.max_inflight_messages_set(s.max_inflight)
         client.max_queued_messages_set(s.max_queued_messages)
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         return client
 
@@ -210,6 +211,11 @@ class MqttSink:
             self.publish_state(device_id, self._state_document(device_id, sample))
 
     # -- paho callbacks (paho's network thread) ---------------------------------------------
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: object) -> None:
+        # paho passes no reason: the TCP connect or the TLS handshake failed before CONNACK
+        with self._lock:
+            self._last_connect_error = f"cannot connect to {self._broker()} (network or TLS)"
 
     def _on_connect(
         self,
