@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeoutError
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 from telemetryhub.device.base import (
     CommandResult,
@@ -275,18 +275,8 @@ class BoardLink:
         status = answer.status
         if status is None:
             raise DeviceError(f"{self._port_name}: RESULT of status came without a STATUS frame")
-        return DeviceCounters(
-            state=DeviceState(status.state),
-            fault_mode=status.fault_mode,
-            samples_taken=status.samples_taken,
-            samples_sent=status.samples_sent,
-            samples_resent=status.samples_resent,
-            dropped_overflow=status.dropped_overflow,
-            commands_rejected=status.commands_rejected,
-            read_failures=status.read_failures,
-            ring_used=status.ring_used,
-            period_ms=status.period_ms,
-        )
+        # the wire's STATUS, field for field, with the state typed
+        return DeviceCounters(**{**asdict(status), "state": DeviceState(status.state)})
 
     def ack(self, boot_id: int, seq: int) -> None:
         """Fire-and-forget `ack seq`; ignored when down or `boot_id` is not the current boot."""
