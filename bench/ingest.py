@@ -2,9 +2,9 @@
 
 Each mode runs in its own process so its peak RSS is its own:
   sim          the simulated board in fast mode (the pipeline's ceiling)
-  sim-unbatched  the same, with every read split into one-sample batches and the consumer's
-               merging off (one queue item, one pool job and one SQLite transaction per
-               sample): the baseline for the ratio
+  sim-unbatched  the same, one sample per read and the consumer's merging off (one frame,
+               one queue item, one pool job and one SQLite transaction per sample): the
+               baseline for the ratio
   emulator     the real firmware on the MicroPython unix port behind a pty, period 1 ms
 
 Run: .venv/bin/python bench/ingest.py [--samples N] [--emulator-seconds S]
@@ -22,37 +22,18 @@ import time
 from collections.abc import Callable
 
 from telemetryhub.core.gateway import CoreSettings, GatewayCore
-from telemetryhub.device.base import DeviceLink, LinkEvent, SampleBatch
-from telemetryhub.device.link import BoardLink
 from telemetryhub.device.simulator import SimulatedBoard
+from telemetryhub.fleet.port import TransportFactory
 from telemetryhub.store.sqlite import SqliteStore
 
 
-class UnbatchedLink:
-    """Wraps a link so every sample travels alone: batching off, everything else equal."""
-
-    def __init__(self, link: BoardLink) -> None:
-        self._link = link
-
-    def poll(self, timeout_s: float) -> list[LinkEvent]:
-        events: list[LinkEvent] = []
-        for event in self._link.poll(timeout_s):
-            if isinstance(event, SampleBatch):
-                events += [SampleBatch(event.device, (s,), event.resend) for s in event.samples]
-            else:
-                events.append(event)
-        return events
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._link, name)
-
-
 def measure(
-    link: DeviceLink, target: int, timeout_s: float, settings: CoreSettings
+    source: TransportFactory, target: int, timeout_s: float, settings: CoreSettings
 ) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as data_dir:
         store = SqliteStore.in_data_dir(data_dir)
-        core = GatewayCore(link, store, settings)
+        core = GatewayCore(store, settings)
+        core.add_source("bench", source)
         core.open()
         stored = lambda: core.get_metrics()["samples_stored"]  # noqa: E731
         _wait(lambda: stored() > 0, timeout_s)
@@ -65,7 +46,8 @@ def measure(
         "samples_per_s": count / elapsed,
         "samples": count,
         "seconds": elapsed,
-        "dropped": summary.dropped,
+        "dropped": summary.dropped_total,
+        "lost": summary.lost_total,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
@@ -82,22 +64,22 @@ def run_mode(mode: str, samples: int, emulator_seconds: float) -> dict[str, floa
         from telemetryhub.transport.serial_port import SerialTransport
 
         with BoardEmulator() as emulator:
-            link = BoardLink(lambda: SerialTransport(emulator.port))
-            result = _emulator_rate(link, emulator_seconds)
+            result = _emulator_rate(lambda: SerialTransport(emulator.port), emulator_seconds)
         return result
-    board = SimulatedBoard(fast=True, samples_per_read=256)
-    link = BoardLink(lambda: board)
     if mode == "sim-unbatched":
-        return measure(UnbatchedLink(link), samples, 120, CoreSettings(max_samples_per_job=1))  # type: ignore[arg-type]
-    return measure(link, samples, 120, CoreSettings())
+        one = SimulatedBoard(fast=True, samples_per_read=1)
+        return measure(lambda: one, samples, 120, CoreSettings(max_samples_per_job=1))
+    board = SimulatedBoard(fast=True, samples_per_read=256)
+    return measure(lambda: board, samples, 120, CoreSettings())
 
 
-def _emulator_rate(link: BoardLink, seconds: float) -> dict[str, float]:
+def _emulator_rate(source: TransportFactory, seconds: float) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as data_dir:
         store = SqliteStore.in_data_dir(data_dir)
-        core = GatewayCore(link, store, CoreSettings())
+        core = GatewayCore(store, CoreSettings())
+        core.add_source("emulator", source)
         core.open()
-        _wait(lambda: core.link.stats().connected, 10)
+        _wait(lambda: (device := core.device()) is not None and device.connected, 10)
         core.set_period(1)
         _wait(lambda: core.get_metrics()["samples_stored"] > 0, 10)
         first, start = core.get_metrics()["samples_stored"], time.perf_counter()
@@ -110,7 +92,8 @@ def _emulator_rate(link: BoardLink, seconds: float) -> dict[str, float]:
         "samples_per_s": count / elapsed,
         "samples": count,
         "seconds": elapsed,
-        "dropped": summary.dropped,
+        "dropped": summary.dropped_total,
+        "lost": summary.lost_total,
         "contiguous": float(seqs == list(range(seqs[0], seqs[0] + len(seqs)))) if seqs else 0.0,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }

@@ -1,6 +1,6 @@
 """REST benchmark: GET /status vs a bare Flask endpoint, on waitress and on cheroot, same run.
 
-By default the real gateway is served: GatewayCore + BoardLink over a SimulatedBoard sampling
+By default the real gateway is served: GatewayCore over a SimulatedBoard sampling
 every 1 ms (about 1,000 samples/s) into SQLite in a temporary directory; the rate actually
 stored during the measuring windows is printed next to the figures. `--static` serves fixed
 data instead (measures the API, not the pipeline).
@@ -36,7 +36,6 @@ from telemetryhub.api import ApiSettings, GatewayView, create_app
 from telemetryhub.api.server import ApiServer
 from telemetryhub.core.gateway import GatewayCore
 from telemetryhub.core.metrics import LatencyHistogram
-from telemetryhub.device.link import BoardLink
 from telemetryhub.device.simulator import SimulatedBoard
 from telemetryhub.models import DeviceState, Fault, Sample
 from telemetryhub.store.sqlite import SqliteStore
@@ -276,7 +275,8 @@ def real_gateway(data_dir: Path) -> Iterator[GatewayCore]:
     """GatewayCore over a SimulatedBoard at 1 ms (autostart) into SQLite, ingesting."""
     board = SimulatedBoard(period_ms=SAMPLE_PERIOD_MS)
     store = SqliteStore.in_data_dir(data_dir)
-    core = GatewayCore(BoardLink(lambda: board), store)
+    core = GatewayCore(store, index=store)
+    core.add_source("sim", lambda: board)
     try:
         core.open()
         _wait_for_ingest(core)

@@ -19,7 +19,6 @@ from flask.testing import FlaskClient
 from telemetryhub.api import ApiSettings, create_app
 from telemetryhub.core.gateway import CoreSettings, GatewayCore
 from telemetryhub.core.metrics import LatencyHistogram
-from telemetryhub.device.link import BoardLink
 from telemetryhub.device.simulator import SimulatedBoard
 from telemetryhub.errors import DeviceNotConnectedError, InvalidStateError
 from telemetryhub.models import DeviceState, Fault, FaultMode, Sample
@@ -219,10 +218,11 @@ def real_core(tmp_path: Path) -> Iterator[GatewayCore]:
     """The real GatewayCore on the simulated board (Idle until told to start), SQLite in tmp."""
     store = SqliteStore.in_data_dir(tmp_path)
     board = SimulatedBoard(period_ms=20)
-    core = GatewayCore(BoardLink(lambda: board), store, CoreSettings(autostart=False))
+    core = GatewayCore(store, CoreSettings(autostart=False), index=store)
+    core.add_source("sim", lambda: board)
     core.open()
     deadline = time.monotonic() + 5
-    while not core.link.stats().connected:
+    while not ((device := core.device()) and device.connected):
         assert time.monotonic() < deadline, "the simulated board never connected"
         time.sleep(0.01)
     yield core

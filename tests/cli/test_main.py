@@ -149,7 +149,7 @@ def test_sighup_reloads_live_settings_and_sigterm_shuts_down_gracefully(tmp_path
     )
     lines: list[str] = []
     try:
-        _wait_for_line(proc, "device state Measuring", lines)
+        _wait_for_line(proc, "state Measuring", lines)
         config.write_text(
             "[device]\nperiod_ms = 10\n[gateway]\nlog_level = DEBUG\nqueue_capacity = 50\n"
         )

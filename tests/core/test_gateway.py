@@ -11,11 +11,12 @@ import pytest
 
 from telemetryhub.core.gateway import CoreSettings, GatewayCore
 from telemetryhub.core.status import summary_lines
-from telemetryhub.device.base import SampleBatch
-from telemetryhub.device.link import BoardLink
 from telemetryhub.device.simulator import SimulatedBoard
 from telemetryhub.errors import DeviceNotConnectedError, InvalidStateError, StoreError
-from telemetryhub.models import DeviceInfo, DeviceState, Fault, FaultMode, Sample
+from telemetryhub.fleet.loop import LoopSettings
+from telemetryhub.fleet.port import PortSettings
+from telemetryhub.models import DeviceState, Fault, FaultMode, Sample
+from telemetryhub.store.base import SampleStore
 from telemetryhub.store.sqlite import SqliteStore
 
 
@@ -33,13 +34,29 @@ def store(tmp_path: Path) -> Iterator[SqliteStore]:
     store.close()
 
 
-def make_core(board: SimulatedBoard, store: SqliteStore, **settings: object) -> GatewayCore:
-    link = BoardLink(lambda: board, backoff_max_s=0.1)
-    return GatewayCore(link, store, CoreSettings(**settings))  # type: ignore[arg-type]
+FAST_LINK = LoopSettings(port=PortSettings(backoff_max_s=0.1), hole_repair_s=0.1)
+
+
+def make_core(
+    board: SimulatedBoard, store: SampleStore, uplinks: Sequence[object] = (), **settings: object
+) -> GatewayCore:
+    core = GatewayCore(
+        store,
+        CoreSettings(link=FAST_LINK, **settings),  # type: ignore[arg-type]
+        uplinks,  # type: ignore[arg-type]
+        index=store if isinstance(store, SqliteStore) else None,
+    )
+    core.add_source("sim", lambda: board)
+    return core
+
+
+def connected(core: GatewayCore) -> bool:
+    device = core.device()
+    return device is not None and device.connected
 
 
 def stored_seqs(store: SqliteStore) -> list[int]:
-    return [s.seq for s in store.query(limit=store.count())]
+    return sorted(s.seq for s in store.query(limit=store.count()))
 
 
 def test_ten_thousand_samples_are_stored_once_and_contiguous(store: SqliteStore) -> None:
@@ -54,7 +71,7 @@ def test_ten_thousand_samples_are_stored_once_and_contiguous(store: SqliteStore)
     assert seqs == list(range(len(seqs)))
     assert summary.stored == len(seqs)
     assert summary.received == summary.stored + summary.duplicates + summary.rejected
-    assert summary.dropped == 0
+    assert summary.dropped_total == summary.lost_total == 0
     assert board.state == DeviceState.IDLE  # shutdown told the device to stop
     assert "stored" in "\n".join(summary_lines(summary))
 
@@ -69,8 +86,7 @@ def test_clean_shutdown_drains_the_queue_and_the_pool(store: SqliteStore) -> Non
             return store.write_batch(samples)
 
     board = SimulatedBoard(fast=True, samples_per_read=64)
-    settings = CoreSettings(queue_capacity=4, max_batches_in_pool=2)
-    core = GatewayCore(BoardLink(lambda: board), SlowStore(), settings)
+    core = make_core(board, SlowStore(), queue_capacity=4, max_batches_in_pool=2)
     core.open()
     wait_until(lambda: core.queue.size == core.queue.capacity)  # backpressure reached
     assert core.get_metrics()["queue_high_water"] == 4
@@ -110,7 +126,7 @@ def test_random_faults_lose_no_sequence_number(store: SqliteStore) -> None:
 def test_stop_and_start_keep_counting_and_stop_flushes(store: SqliteStore) -> None:
     board = SimulatedBoard(period_ms=1)
     with make_core(board, store, autostart=False) as core:
-        wait_until(lambda: core.link.stats().connected)
+        wait_until(lambda: connected(core))
         assert core.device_state() == DeviceState.IDLE
         core.start()
         wait_until(lambda: core.get_metrics()["samples_stored"] > 50)
@@ -128,14 +144,16 @@ def test_unplug_and_replug_store_every_sample_exactly_once(store: SqliteStore) -
     with make_core(board, store) as core:
         wait_until(lambda: core.get_metrics()["samples_stored"] > 100)
         board.unplug()
-        wait_until(lambda: not core.link.stats().connected)
+        wait_until(lambda: not connected(core))
         with pytest.raises(DeviceNotConnectedError):
             core.start()
         board.replug()
-        wait_until(lambda: core.link.stats().connected, timeout_s=2.0)
+        wait_until(lambda: connected(core), timeout_s=2.0)
         taken = board.next_seq
         wait_until(lambda: store.count() > taken + 100)
-        assert core.link.stats().reconnects >= 1
+        device = core.device()
+        assert device is not None
+        assert device.link.reconnects >= 1
     assert stored_seqs(store) == list(range(store.count()))
 
 
@@ -150,11 +168,11 @@ def test_a_failing_store_is_retried_and_loses_nothing(store: SqliteStore) -> Non
             return store.write_batch(samples)
 
     board = SimulatedBoard(period_ms=1)
-    core = GatewayCore(BoardLink(lambda: board), FlakyStore(), CoreSettings())
+    core = make_core(board, FlakyStore())
     with core:
         wait_until(lambda: store.count() > 100)
         assert core.get_metrics()["store_retries"] == 3
-    assert core.get_metrics()["store_errors"] == 0
+    assert core.get_metrics()["samples_dropped"] == 0
     assert stored_seqs(store) == list(range(store.count()))
 
 
@@ -163,13 +181,16 @@ def test_a_store_failing_at_shutdown_is_counted_as_dropped(store: SqliteStore) -
         def write_batch(self, samples: Sequence[Sample]) -> int:
             raise StoreError("disk gone")
 
-    board = SimulatedBoard(period_ms=1)
-    core = GatewayCore(BoardLink(lambda: board), BrokenStore(), CoreSettings())
+    board = SimulatedBoard(period_ms=1, ring_capacity=60_000)
+    core = make_core(board, BrokenStore())
     core.open()
     wait_until(lambda: core.get_metrics()["store_retries"] > 0)
     summary = core.close()
     assert summary.stored == 0
-    assert summary.dropped == summary.received > 0
+    assert summary.dropped == {"shutdown": summary.received}
+    assert summary.received > 0
+    assert summary.dropped_gone == 0  # the board still holds them all: nothing is lost
+    assert "still on the board" in "\n".join(summary_lines(summary))
 
 
 def test_status_document_has_the_seed_shape(store: SqliteStore) -> None:
@@ -228,7 +249,7 @@ class RecordingUplink:
 def test_uplinks_start_stop_with_the_core_and_hear_device_states(store: SqliteStore) -> None:
     board = SimulatedBoard(period_ms=1)
     uplink = RecordingUplink()
-    core = GatewayCore(BoardLink(lambda: board), store, CoreSettings(), [uplink])
+    core = make_core(board, store, [uplink])
     with core:
         wait_until(lambda: ("sim-0001", "Measuring") in uplink.states)
         core.inject_fault(Fault(FaultMode.DETERMINISTIC, count=5))
@@ -241,44 +262,68 @@ def test_uplinks_start_stop_with_the_core_and_hear_device_states(store: SqliteSt
     assert replacement.events == ["start", "stop"]
 
 
-class RacingLink:
-    """A link whose poll answers a command first and hands out that poll's samples later, as
-    BoardLink does when RESULT and SAMPLES arrive in one read."""
-
-    def __init__(self, info_board: SimulatedBoard) -> None:
-        self._real = BoardLink(lambda: info_board)
-        self._command_waiting = threading.Event()
-        self._answered = threading.Event()
-        self.batch: SampleBatch | None = None
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._real, name)
-
-    def command(self, verb: str, *args: str, timeout_s: float = 2.0) -> None:
-        self._command_waiting.set()
-        assert self._answered.wait(timeout_s)
-
-    def poll(self, timeout_s: float) -> list[object]:
-        events: list[object] = list(self._real.poll(timeout_s))
-        if self._command_waiting.is_set() and self.batch is not None:
-            self._command_waiting.clear()
-            self._answered.set()  # the command returns now...
-            time.sleep(0.2)  # ...while this poll is still decoding (simulated work)
-            events.append(self.batch)
-        return events
+def test_stop_returns_only_after_every_sample_read_is_stored(store: SqliteStore) -> None:
+    board = SimulatedBoard(period_ms=1)
+    with make_core(board, store) as core:
+        wait_until(lambda: store.count() > 100)
+        core.stop()
+        metrics = core.get_metrics()
+        assert metrics["samples_in_flight"] == 0
+        assert store.count() == metrics["samples_received"] == board.next_seq
 
 
-def test_stop_returns_only_after_the_samples_read_with_its_answer_are_stored(
+def test_nothing_is_acked_before_its_commit(store: SqliteStore) -> None:
+    """A failing store: the board keeps every sample the host could not store."""
+
+    class BrokenStore:
+        def write_batch(self, samples: Sequence[Sample]) -> int:
+            raise StoreError("disk full")
+
+    board = SimulatedBoard(period_ms=1, ring_capacity=60_000)
+    with make_core(board, BrokenStore()) as core:
+        wait_until(lambda: core.get_metrics()["samples_received"] > 200)
+        core.stop()  # also waits: the stored count cannot move
+        counters = core.loop.read_counters(None)
+        assert counters.ring_used == counters.samples_taken > 200
+
+
+def test_acks_free_exactly_what_was_stored(store: SqliteStore) -> None:
+    """With the store stalled, what the board freed is exactly what the host committed."""
+    gate = threading.Event()
+    gate.set()
+
+    class GatedStore:
+        def write_batch(self, samples: Sequence[Sample]) -> int:
+            gate.wait(10)
+            return store.write_batch(samples)
+
+    board = SimulatedBoard(period_ms=1, ring_capacity=60_000)
+    with make_core(board, GatedStore()) as core:
+        wait_until(lambda: store.count() > 100)
+        gate.clear()  # from now on nothing more is committed (one batch may be in flight)
+        wait_until(lambda: core.get_metrics()["samples_received"] > store.count() + 100)
+        stored = store.count()
+        ack_point = core.device().ack_point  # type: ignore[union-attr]
+        counters = core.loop.read_counters(None)
+        freed = counters.samples_taken - counters.ring_used
+        assert ack_point == stored - 1
+        assert freed == stored  # an ack of seq + 1 would free one sample too many
+        gate.set()
+
+
+def test_a_hole_is_resent_and_the_stored_resends_are_counted_duplicates(
     store: SqliteStore,
 ) -> None:
-    board = SimulatedBoard(period_ms=1)
-    link = RacingLink(board)
-    core = GatewayCore(link, store, CoreSettings(autostart=False))  # type: ignore[arg-type]
-    with core:
-        wait_until(lambda: link.info is not None)
-        info = link.info
-        assert isinstance(info, DeviceInfo)
-        late = Sample(info.device_id, info.boot_id, 10**6, 0, time.time(), 42.0, 0, "u")
-        link.batch = SampleBatch(info, (late,), False)
-        core.stop()
-        assert store.query(limit=10) == [late]
+    board = SimulatedBoard(fast=True, samples_per_read=16, ring_capacity=60_000)
+    with make_core(board, store) as core:
+        wait_until(lambda: store.count() > 300)
+        board.lose_frames(2)  # 32 samples lost on the wire, while acks are on
+        hole_at = board.next_seq
+        wait_until(lambda: core.device().link.rewinds >= 1)  # type: ignore[union-attr]
+        wait_until(lambda: core.device().ack_point > hole_at + 100)  # type: ignore[union-attr]
+    summary = core.close()
+    seqs = stored_seqs(store)
+    assert seqs == list(range(len(seqs)))  # the hole was filled
+    assert summary.duplicates > 0  # the resend carried stored samples: refused, counted
+    assert summary.received == summary.stored + summary.duplicates
+    assert summary.lost_total == 0

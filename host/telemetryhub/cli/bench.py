@@ -18,6 +18,10 @@ def monitor(
     """
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a bench user ends it
         device_monitor.monitor(
-            SerialTransport(port), sys.stdout, json_lines=json_lines, count=count, start=start
+            lambda: SerialTransport(port),
+            sys.stdout,
+            json_lines=json_lines,
+            count=count,
+            start=start,
         )
     return 0

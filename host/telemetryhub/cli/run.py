@@ -25,9 +25,10 @@ from telemetryhub.config import (
 )
 from telemetryhub.core.gateway import CoreSettings, GatewayCore
 from telemetryhub.core.status import summary_lines
-from telemetryhub.device.link import BoardLink
 from telemetryhub.device.simulator import SimulatedBoard
 from telemetryhub.errors import ConfigError
+from telemetryhub.fleet.loop import LoopSettings
+from telemetryhub.fleet.port import PortSettings
 from telemetryhub.store.sqlite import SqliteStore
 from telemetryhub.transport.base import Transport
 from telemetryhub.transport.discovery import resolve_port
@@ -66,6 +67,7 @@ def core_settings(settings: Settings) -> CoreSettings:
         max_value=settings.validation.max_value,
         autostart=settings.gateway.autostart,
         period_ms=settings.device.period_ms,
+        link=LoopSettings(port=PortSettings(backoff_max_s=settings.device.reconnect_max_s)),
     )
 
 
@@ -110,10 +112,13 @@ class Gateway:
             factory = stack.enter_context(transport_factory(self.settings))
             store = self._store = SqliteStore.in_data_dir(data_dir)
             stack.callback(store.close)
-            link = BoardLink(factory)
             core = GatewayCore(
-                link, store, core_settings(self.settings), build_uplinks(self.settings, store)
+                store,
+                core_settings(self.settings),
+                build_uplinks(self.settings, store),
+                index=store,
             )
+            core.add_source(self.settings.gateway.device, factory)
             server = self._serve(core, data_dir)
             stack.enter_context(self._signals())
             core.open()

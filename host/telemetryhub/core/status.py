@@ -1,40 +1,154 @@
-"""How the core reads to people and programs: the `/status` document and the shutdown summary."""
+"""How the core reads to people and programs: the `/status` document, the metrics and the
+shutdown summary.
+
+The counters form an identity (docs/architecture.md, "Counting"): every sample received from a
+board is exactly one of stored, duplicate, rejected (by reason), dropped (by reason) or still
+in flight; samples a board took that never arrived are `lost` (by reason), apart.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from telemetryhub.models import Sample
+from telemetryhub.device.base import DeviceSnapshot
+from telemetryhub.device.ledger import LossReason
+from telemetryhub.models import FaultMode, Sample
 
 if TYPE_CHECKING:
-    from telemetryhub.core.gateway import GatewayCore, ShutdownSummary
+    from telemetryhub.core.gateway import GatewayCore
+
+DROP_REASONS = ("shutdown", "processing_error")
+
+
+@dataclass(frozen=True, slots=True)
+class ShutdownSummary:
+    """What the gateway did from open to close; every received sample is in one bucket."""
+
+    received: int
+    stored: int
+    duplicates: int
+    rejected: int
+    dropped: dict[str, int]
+    lost: dict[str, int]
+    dropped_gone: int  # of the dropped: no longer held by the board (the rest are resent)
+
+    @property
+    def dropped_total(self) -> int:
+        return sum(self.dropped.values())
+
+    @property
+    def lost_total(self) -> int:
+        return sum(self.lost.values())
+
+
+def pipeline_metrics(core: GatewayCore, devices: list[DeviceSnapshot]) -> dict[str, int]:
+    """Every count of the pipeline and the fleet's links, named as /status and /metrics show."""
+    counts = core.pipeline.counters.snapshot()
+    rejected = {k: v for k, v in core.validator.counters().items() if k != "accepted"}
+    dropped = {reason: counts.get(f"dropped_{reason}", 0) for reason in DROP_REASONS}
+    lost = {
+        reason.value: sum(d.lost.get(reason.value, 0) for d in devices) for reason in LossReason
+    }
+    received = sum(d.samples_received for d in devices)
+    stored, duplicates = counts.get("stored", 0), counts.get("duplicates", 0)
+    settled = stored + duplicates + sum(rejected.values()) + sum(dropped.values())
+    pool, queue = core.pool.metrics(), core.pipeline.queue.stats()
+    metrics = {
+        "samples_received": received,
+        "samples_stored": stored,
+        "samples_duplicate": duplicates,
+        "samples_rejected": sum(rejected.values()),
+        "samples_dropped": sum(dropped.values()),
+        "samples_in_flight": received - settled,
+        "samples_processed": settled,
+        "samples_lost": sum(lost.values()),
+        "store_retries": counts.get("store_retries", 0),
+        "pool_jobs_processed": pool.processed,
+        "pool_jobs_queued": pool.queued,
+        "pool_jobs_failed": pool.failed,
+        "pool_busy": pool.busy,
+        "pool_num_threads": pool.threads,
+        "queue_depth": queue.size,
+        "queue_capacity": queue.capacity,
+        "queue_high_water": queue.high_water,
+        "queue_push_timeouts": queue.push_timeouts,
+        "thread_deaths": core.threads.deaths,
+    }
+    metrics.update({f"rejected_{reason}": n for reason, n in rejected.items()})
+    metrics.update({f"dropped_{reason}": n for reason, n in dropped.items()})
+    metrics.update({f"lost_{reason}": n for reason, n in lost.items()})
+    return metrics
 
 
 def status_document(core: GatewayCore) -> dict[str, object]:
-    """State, latest sample, metrics, link, device, uplinks and aggregates, JSON-ready."""
+    """State, latest sample, metrics, link, device, board, uplinks and aggregates, JSON-ready."""
+    devices = core.devices()
+    device = core.device()
     latest = core.latest_sample()
-    info = core.link.info
     return {
         "state": core.device_state().label,
         "latest_sample": None if latest is None else sample_json(latest),
-        "metrics": core.get_metrics(),
-        "link": dataclasses.asdict(core.link.stats()),
-        "device": None
-        if info is None
-        else {
-            "id": info.device_id,
-            "firmware": info.firmware_version,
-            "boot_id": info.boot_id,
-            "protocol": f"{info.proto_major}.{info.proto_minor}",
-            "period_ms": info.period_ms,
-            "ring_capacity": info.ring_capacity,
-            "unit": info.unit,
-        },
+        "metrics": pipeline_metrics(core, devices),
+        "link": _link(core, device),
+        "device": None if device is None else _device(device),
+        "board": None if device is None else _board(device),
         "uplinks": {uplink.name: uplink.status() for uplink in core.uplinks},
         "aggregates": [dataclasses.asdict(a) for a in core.aggregates.snapshot()],
+        "threads": core.threads.report(),
     }
+
+
+def _link(core: GatewayCore, device: DeviceSnapshot | None) -> dict[str, object]:
+    if device is not None:
+        return dataclasses.asdict(device.link)
+    ports = core.ports()
+    port = ports[0] if ports else None
+    return {
+        "connected": False,
+        "port": "" if port is None else port.label,
+        "last_error": None if port is None else port.last_error,
+    }
+
+
+def _device(device: DeviceSnapshot) -> dict[str, object]:
+    info = device.info
+    fault = device.fault
+    document: dict[str, object] = {
+        "id": device.device_id,
+        "fault": {
+            "mode": fault.mode.name.lower(),
+            "probability": fault.probability if fault.mode == FaultMode.RANDOM else None,
+            "count": fault.count
+            if fault.mode in (FaultMode.INTERMITTENT, FaultMode.DETERMINISTIC)
+            else None,
+        },
+        "lost": device.lost,
+    }
+    if info is not None:
+        document.update(
+            firmware=info.firmware_version,
+            boot_id=info.boot_id,
+            boot_id_hex=f"{info.boot_id:08x}",
+            protocol=f"{info.proto_major}.{info.proto_minor}",
+            period_ms=info.period_ms,
+            ring_capacity=info.ring_capacity,
+            unit=info.unit,
+            reset_cause=info.reset_cause,
+        )
+    return document
+
+
+def _board(device: DeviceSnapshot) -> dict[str, object] | None:
+    board = device.board
+    if board is None:
+        return None
+    counters = dataclasses.asdict(board)
+    counters["state"] = board.state.label
+    counters["age_s"] = device.board_age_s
+    return counters
 
 
 def sample_json(sample: Sample) -> dict[str, object]:
@@ -42,9 +156,39 @@ def sample_json(sample: Sample) -> dict[str, object]:
     return dataclasses.asdict(sample)
 
 
+def summarise(core: GatewayCore) -> ShutdownSummary:
+    devices = core.devices()
+    metrics = pipeline_metrics(core, devices)
+    return ShutdownSummary(
+        received=metrics["samples_received"],
+        stored=metrics["samples_stored"],
+        duplicates=metrics["samples_duplicate"],
+        rejected=metrics["samples_rejected"],
+        dropped={r: metrics[f"dropped_{r}"] for r in DROP_REASONS if metrics[f"dropped_{r}"]},
+        lost={
+            r.value: metrics[f"lost_{r.value}"] for r in LossReason if metrics[f"lost_{r.value}"]
+        },
+        dropped_gone=sum(d.unsettled_gone for d in devices),
+    )
+
+
 def summary_lines(summary: ShutdownSummary) -> Iterable[str]:
     """A person-readable shutdown summary."""
     yield f"received   {summary.received}"
     yield f"stored     {summary.stored} (+{summary.duplicates} duplicates ignored)"
     yield f"rejected   {summary.rejected}"
-    yield f"dropped    {summary.dropped}"
+    dropped = summary.dropped_total
+    line = f"dropped    {dropped}"
+    if dropped:
+        held = max(0, dropped - summary.dropped_gone)
+        line += (
+            f" ({_reasons(summary.dropped)}; not acked: {held} still on the board, resent at "
+            f"the next start; {summary.dropped_gone} gone)"
+        )
+    yield line
+    lost = summary.lost_total
+    yield f"lost       {lost}" + (f" before reception ({_reasons(summary.lost)})" if lost else "")
+
+
+def _reasons(counts: dict[str, int]) -> str:
+    return ", ".join(f"{reason} {n}" for reason, n in counts.items())

@@ -1,26 +1,31 @@
-"""The interface the gateway core uses to talk to one board, whatever carries the bytes."""
+"""What the link side hands the pipeline, and what it reports about each board: plain values."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
 
-from telemetryhub.models import DeviceInfo, DeviceState, Sample
+from telemetryhub.models import DeviceInfo, DeviceState, Fault, Sample
 
 
 @dataclass(frozen=True, slots=True)
 class SampleBatch:
-    """Samples decoded from one read of the link, in board order."""
+    """Samples of one boot decoded from one read of a link, in board order.
+
+    `received_at` is the monotonic time the bytes were read: arrival -> commit latency starts
+    there.
+    """
 
     device: DeviceInfo
     samples: tuple[Sample, ...]
     resend: bool
+    received_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
 class StateChange:
-    """The board entered `state`; `cause` is "boot", "command" or "fault"."""
+    """A board entered `state`; `cause` is "boot", "command" or "fault"."""
 
+    device_id: str
     state: DeviceState
     cause: str
     reason: str
@@ -28,8 +33,10 @@ class StateChange:
 
 @dataclass(frozen=True, slots=True)
 class LinkChange:
-    """The link came up (HELLO done) or went down; `detail` says why."""
+    """A board's link came up (handshake done) or went down; `detail` says why."""
 
+    device_id: str | None  # None: the port never reached a board
+    port: str
     connected: bool
     detail: str
 
@@ -48,7 +55,7 @@ class CommandResult:
 
 @dataclass(frozen=True, slots=True)
 class DeviceCounters:
-    """The board's own STATUS counters (docs/protocol.md)."""
+    """The board's own STATUS counters (docs/protocol.md); the 1.1 fields are 0 from 1.0."""
 
     state: DeviceState
     fault_mode: int
@@ -60,14 +67,17 @@ class DeviceCounters:
     read_failures: int
     ring_used: int
     period_ms: int
+    missed_slots: int = 0
+    evicted_sent: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class LinkStats:
-    """Health of the link as the host sees it; every lost byte or frame is counted here."""
+    """Health of one board's link as the host sees it; every lost byte or frame is counted."""
 
     connected: bool
     port: str
+    last_error: str | None
     reconnects: int
     reboots: int
     frames_received: int
@@ -77,46 +87,38 @@ class LinkStats:
     console_lines: int
     frame_gaps: int
     seq_gaps: int
-    samples_missed: int
+    rewinds: int
+    frames_before_handshake: int
     duplicates_received: int
 
 
-class DeviceLink(Protocol):
-    """One board behind some byte transport.
+@dataclass(frozen=True, slots=True)
+class DeviceSnapshot:
+    """Everything the gateway knows about one board, taken at one moment."""
 
-    Threading: `poll` is called by exactly one thread (the core's producer); every other method
-    may be called from any thread.
-    """
-
-    def open(self) -> None:
-        """Start connecting; never raises for a missing board (poll reports LinkChange)."""
-
-    def poll(self, timeout_s: float) -> list[LinkEvent]:
-        """Read and decode what arrived within `timeout_s`; reconnects with backoff when down."""
-
-    def command(self, verb: str, *args: str, timeout_s: float = 2.0) -> CommandResult:
-        """Send a command line and wait for its RESULT.
-
-        Raises DeviceNotConnectedError, CommandTimeoutError, InvalidStateError or
-        CommandRejectedError.
-        """
-
-    def read_counters(self, timeout_s: float = 2.0) -> DeviceCounters:
-        """Ask the board for STATUS."""
-
-    def ack(self, boot_id: int, seq: int) -> None:
-        """Tell the board every sample of `boot_id` up to `seq` is stored (ignored if stale)."""
-
-    def close(self) -> None:
-        """Close the transport; idempotent."""
+    device_id: str
+    info: DeviceInfo | None
+    state: DeviceState
+    fault: Fault
+    link: LinkStats
+    samples_received: int
+    lost: dict[str, int] = field(default_factory=dict)
+    board: DeviceCounters | None = None
+    board_age_s: float | None = None
+    ack_point: int | None = None
+    unsettled_gone: int = 0  # received, never settled, and no longer held by the board
 
     @property
-    def info(self) -> DeviceInfo | None:
-        """The last HELLO, or None before the first handshake."""
+    def connected(self) -> bool:
+        return self.link.connected
 
-    @property
-    def state(self) -> DeviceState:
-        """The mirrored device state."""
 
-    def stats(self) -> LinkStats:
-        """A snapshot of the link's counters."""
+@dataclass(frozen=True, slots=True)
+class PortView:
+    """One configured port: whether a board is up on it, which, and why not if not."""
+
+    name: str
+    label: str
+    connected: bool
+    device_id: str | None
+    last_error: str | None

@@ -41,6 +41,10 @@ class Unwrapper:
         """Forget the history (the board rebooted)."""
         self._last = None
 
+    def anchor(self, value: int) -> None:
+        """Continue from an unwrapped `value` known from before (e.g. the newest stored seq)."""
+        self._last = value
+
 
 SeqUnwrapper = Unwrapper
 

@@ -1,65 +1,104 @@
-"""`telemetryhub monitor`: prints a board's decoded frames live, one line (or JSON object) each."""
+"""`telemetryhub monitor`: prints a board's decoded frames live, one line (or JSON object) each.
+
+It runs the gateway's own link loop on one port, so the handshake, the revival of a board left
+at the REPL and the acks are the gateway's; what it adds is a tap that prints every frame and an
+Intake that settles each batch at once (the monitor stores nothing).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import threading
 import time
 from typing import TextIO
 
-from telemetryhub.protocol import (
-    Command,
-    ConsoleText,
-    Frame,
-    FrameDecoder,
-    Samples,
-    encode_command,
-)
-from telemetryhub.transport.base import Transport
+from telemetryhub.device.base import LinkChange, SampleBatch, StateChange
+from telemetryhub.errors import TelemetryHubError
+from telemetryhub.fleet.loop import LinkLoop
+from telemetryhub.fleet.port import TransportFactory
+from telemetryhub.protocol import ConsoleText, DecodedItem, Frame, Samples
+
+
+class _Printer:
+    """The tap and the Intake of the monitor's loop (both run on the loop's thread)."""
+
+    def __init__(self, out: TextIO, json_lines: bool, count: int | None) -> None:
+        self.out = out
+        self.json_lines = json_lines
+        self.count = count
+        self.seen = 0
+        self.done = threading.Event()
+        self.connected = threading.Event()
+        self.loop: LinkLoop | None = None
+
+    def tap(self, item: DecodedItem) -> None:
+        if self.done.is_set():
+            return
+        self.out.write(_render(item, self.json_lines) + "\n")
+        self.out.flush()
+        if isinstance(item, Frame) and isinstance(item.payload, Samples):
+            self.seen += len(item.payload.samples)
+            if self.count is not None and self.seen >= self.count:
+                self.done.set()
+
+    def offer(self, batch: SampleBatch) -> bool:
+        if self.loop is not None:  # printed by the tap: settle at once, so the board frees them
+            self.loop.settle(
+                batch.device.device_id, batch.device.boot_id, [s.seq for s in batch.samples]
+            )
+        return True
+
+    def note(self, event: StateChange | LinkChange) -> None:
+        if isinstance(event, LinkChange) and event.connected:
+            self.connected.set()
 
 
 def monitor(
-    transport: Transport,
+    factory: TransportFactory,
     out: TextIO,
     *,
     json_lines: bool = False,
     count: int | None = None,
     start: bool = True,
     stop: threading.Event | None = None,
-    read_timeout_s: float = 0.1,
+    connect_timeout_s: float = 10.0,
 ) -> int:
-    """Open `transport`, send `hello` (and `start`), print every frame until `count` samples.
+    """Connect to the board (`start` it), print every frame until `count` samples or `stop`.
 
-    Acks each SAMPLES frame so the board's ring never fills. Runs on the calling thread until
-    `count` samples were printed or `stop` is set; returns the number of samples seen. Raises
-    TransportError if the port fails.
+    Returns the number of samples printed. Raises TelemetryHubError if no board answers
+    within `connect_timeout_s`.
     """
     stop = stop or threading.Event()
-    decoder = FrameDecoder()
-    transport.open()
+    printer = _Printer(out, json_lines, count)
+    loop = printer.loop = LinkLoop(printer)
+    loop.add_port("monitor", factory, tap=printer.tap)
+    loop.start()
     try:
-        cmd_id = _send(transport, 0, "hello")
+        if not _wait_any(printer.connected, stop, connect_timeout_s):
+            if stop.is_set():
+                return printer.seen
+            ports = loop.ports()
+            reason = ports[0].last_error if ports else None
+            raise TelemetryHubError(f"no board answered within {connect_timeout_s} s: {reason}")
         if start:
-            cmd_id = _send(transport, cmd_id, "start")
-        seen = 0
-        while not stop.is_set() and (count is None or seen < count):
-            for item in decoder.feed(transport.read(read_timeout_s)):
-                if count is not None and seen >= count:
-                    break
-                out.write(_render(item, json_lines) + "\n")
-                if isinstance(item, Frame) and isinstance(item.payload, Samples):
-                    seen += len(item.payload.samples)
-                    cmd_id = _send(transport, cmd_id, "ack", str(item.payload.samples[-1].seq))
-            out.flush()
-        return seen
+            # already measuring (or in SafeState) is no reason to stop: the frames show which
+            with contextlib.suppress(TelemetryHubError):
+                loop.command(None, "start")
+        _wait_any(printer.done, stop, None)
+        return printer.seen
     finally:
-        transport.close()
+        loop.close()
 
 
-def _send(transport: Transport, cmd_id: int, verb: str, *args: str) -> int:
-    transport.write(encode_command(Command(cmd_id, verb, args)))
-    return (cmd_id + 1) & 0xFFFF
+def _wait_any(event: threading.Event, stop: threading.Event, timeout_s: float | None) -> bool:
+    """Wait for `event` until `stop` or the timeout; True if `event` happened."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    while not event.wait(0.05):
+        if stop.is_set() or (deadline is not None and time.monotonic() > deadline):
+            return False
+    return True
 
 
 def _render(item: Frame | ConsoleText, json_lines: bool) -> str:

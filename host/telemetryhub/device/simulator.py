@@ -37,6 +37,9 @@ _LINE_MAX = 96
 _SAFE_AFTER_FAILURES = 5
 _PERIOD_MAX_MS = 60_000
 _RESET_POWER_ON = 1
+_READY_RECHECK_S = (
+    0.1  # a clock the loop cannot see (a test's manual clock) is looked at this often
+)
 _MAX_CATCH_UP = 4096  # samples taken at most per pump when the host was away
 
 
@@ -216,6 +219,26 @@ class SimulatedBoard:
         with self._cond:
             self._open = False
             self._cond.notify_all()
+
+    # --- the link loop's side (no descriptor: the loop reads when `ready_at` says) ----------
+
+    def fileno(self) -> int | None:
+        return None
+
+    def ready_at(self) -> float:
+        """When a read may return something (monotonic), looked at again at least every 0.1 s."""
+        with self._cond:
+            now = time.monotonic()
+            if self._out or (self._fast and self._state == DeviceState.MEASURING):
+                return now
+            return now + min(_READY_RECHECK_S, self._seconds_to_next_sample())
+
+    def read_available(self) -> bytes:
+        return self.read(0)
+
+    def write_some(self, data: bytes) -> int:
+        self.write(data)
+        return len(data)
 
     # --- test hooks ------------------------------------------------------------------------
 

@@ -185,6 +185,17 @@ class SqliteStore:
         rows: list[tuple[str]] = self._fetch_all("devices", sql)
         return [row[0] for row in rows]
 
+    def knows_device(self, device_id: str) -> bool:
+        """Whether a sample of `device_id` was ever stored here."""
+        sql = "SELECT 1 FROM devices WHERE device_id = ?"
+        return self._fetch_value("knows_device", sql, (device_id,)) is not None
+
+    def newest_seq(self, device_id: str, boot_id: int) -> int | None:
+        """The highest stored seq of one boot (where a restarted gateway resumes), or None."""
+        sql = "SELECT MAX(seq) FROM samples WHERE device_id = ? AND boot_id = ?"
+        found = self._fetch_value("newest_seq", sql, (device_id, boot_id))
+        return None if found is None else int(found)
+
     def delete_before(self, ts: float) -> int:
         """Delete samples older than `ts` (retention); returns how many were removed.
 

@@ -1,4 +1,4 @@
-"""The Transport interface: a byte pipe to one board, whatever carries it."""
+"""The Transport interface: a non-blocking byte pipe to one board, whatever carries it."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from typing import Protocol
 
 
 class Transport(Protocol):
-    """A byte link to one board.
+    """A byte link to one board, driven by the link loop's thread alone.
 
-    Threading: `read` is called by one thread (the link's poller); `write` may be called from
-    any thread and must be atomic per call (implementations hold a write lock and loop on short
-    writes); `close` may be called from any thread and makes a blocked `read` return or raise.
+    A transport with a file descriptor (`fileno()`) is read when the selector says so; one
+    without (the in-process simulator) says when it may have data (`ready_at`). Neither call
+    blocks: `read_available` returns what is there, `write_some` takes what fits.
     """
 
     @property
@@ -21,12 +21,21 @@ class Transport(Protocol):
     def open(self) -> None:
         """Open the link; raises TransportError (PortBusyError when another program holds it)."""
 
-    def read(self, timeout_s: float) -> bytes:
-        """The bytes that arrived within `timeout_s` (b"" on timeout); TransportError if gone."""
+    def fileno(self) -> int | None:
+        """The selectable file descriptor, or None (then the loop polls at `ready_at`)."""
         ...
 
-    def write(self, data: bytes) -> None:
-        """Write all of `data`; raises TransportError if the link is gone."""
+    def ready_at(self) -> float:
+        """For a transport without a descriptor: the monotonic time data may be ready."""
+        ...
+
+    def read_available(self) -> bytes:
+        """What has arrived, without waiting (b"" if nothing); TransportError if it is gone."""
+        ...
+
+    def write_some(self, data: bytes) -> int:
+        """Write what fits without waiting; how many bytes were taken. TransportError if gone."""
+        ...
 
     def close(self) -> None:
         """Close the link; idempotent."""

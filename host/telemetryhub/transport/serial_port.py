@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
+import os
 import threading
 
 import serial
 
 from telemetryhub.errors import PortBusyError, TransportError
 
+_READ_MAX = 1 << 16
 _BUSY_ERRNOS = frozenset({errno.EBUSY, errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES})
 
 
@@ -45,6 +48,37 @@ class SerialTransport:
             raise _wrap(exc, f"cannot open serial port {self._port}") from exc
         self._serial = port
         self._timeout_s = 0
+
+    def fileno(self) -> int | None:
+        port = self._serial
+        return None if port is None else port.fd
+
+    def ready_at(self) -> float:
+        return math.inf  # the selector says when: fileno() is set once open
+
+    def read_available(self) -> bytes:
+        """Everything waiting now (the descriptor is non-blocking); b"" if nothing."""
+        fd = self._fd()
+        try:
+            data = os.read(fd, _READ_MAX)
+        except BlockingIOError:
+            return b""
+        except (OSError, TypeError) as exc:  # EIO: the other end of a pty went away
+            raise _wrap(exc, f"serial port {self._port} failed while reading") from exc
+        if not data:
+            # ready to read with nothing to read: the device went away (Linux USB behaviour)
+            raise TransportError(f"serial port {self._port} disconnected")
+        return data
+
+    def write_some(self, data: bytes) -> int:
+        """Write what the driver takes now; the rest is the caller's to retry."""
+        fd = self._fd()
+        try:
+            return os.write(fd, data)
+        except BlockingIOError:
+            return 0
+        except (OSError, TypeError) as exc:
+            raise _wrap(exc, f"serial port {self._port} failed while writing") from exc
 
     def read(self, timeout_s: float) -> bytes:
         """Everything waiting, or up to `timeout_s` for the first byte; b"" on timeout."""
@@ -82,6 +116,12 @@ class SerialTransport:
             # a port that is already gone is as closed as we wanted it
             with contextlib.suppress(serial.SerialException, OSError):
                 port.close()
+
+    def _fd(self) -> int:
+        fd = self._require_open().fd
+        if fd is None:
+            raise TransportError(f"serial port {self._port} is not open")
+        return int(fd)
 
     def _require_open(self) -> serial.Serial:
         port = self._serial
