@@ -78,17 +78,49 @@ def test_fault_is_validated_and_applied(
         ({"mode": "random", "probability": "high"}, "probability"),
         ({"mode": "deterministic", "count": -1}, "count"),
         ({"mode": "deterministic", "count": True}, "count"),
+        ({"mode": "deterministic"}, "count"),
+        ({"mode": "intermittent"}, "count"),
+        ({"mode": "intermittent", "count": 0, "probability": 0}, "count"),
+        ({"mode": "random"}, "probability"),
         ({"mode": "none", "colour": 1}, "colour"),
         ({}, "mode"),
         ([], "body"),
     ],
 )
 def test_bad_fault_body_is_400_naming_the_field(
-    client: FlaskClient, op_headers: dict[str, str], body: object, field: str
+    client: FlaskClient, core: FakeCore, op_headers: dict[str, str], body: object, field: str
 ) -> None:
     r = client.post("/fault", headers=op_headers, json=body)
     assert r.status_code == 400
     assert field in r.json["error"]
+    assert "fault" not in core.calls  # refused before the board is asked
+
+
+def test_intermittent_without_a_count_says_what_the_mode_needs(
+    client: FlaskClient, op_headers: dict[str, str]
+) -> None:
+    r = client.post("/fault", headers=op_headers, json={"mode": "intermittent", "count": 0})
+    assert r.json["error"] == (
+        "field 'count': 0 is less than the minimum of 1; "
+        "intermittent needs count >= 1 (count failing reads, then one good one)"
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"mode": "none"},
+        {"mode": "random", "probability": 0},
+        {"mode": "random", "probability": 1, "count": 0},
+        {"mode": "intermittent", "count": 1, "probability": 0},
+        {"mode": "deterministic", "count": 0},
+    ],
+)
+def test_each_mode_with_what_it_needs_is_accepted(
+    client: FlaskClient, core: FakeCore, op_headers: dict[str, str], body: dict[str, object]
+) -> None:
+    assert client.post("/fault", headers=op_headers, json=body).json == {"ok": True}
+    assert core.calls == ["fault"]
 
 
 @pytest.mark.parametrize("period_ms", [0, 60_001, 1.5, "100"])

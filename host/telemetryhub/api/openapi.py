@@ -113,7 +113,11 @@ _SCHEMAS: dict[str, Any] = {
 }
 
 _ERROR_TEXT = {
-    400: "Bad input; the message names the field or parameter.",
+    400: (
+        "Bad input; the message names the field or parameter. Besides each schema, the "
+        "input must be consistent: `until` not before `since`; /fault needs `probability` "
+        "for random, `count` >= 1 for intermittent and `count` >= 0 for deterministic."
+    ),
     401: "No bearer token, and this caller needs one.",
     403: "The token is unknown or lacks the role.",
     409: "The device state machine refused the transition.",
