@@ -19,6 +19,8 @@ from telemetryhub.api.requestid import HEADER, current_request_id, sanitise_requ
 from telemetryhub.api.settings import ApiSettings
 
 EXTENSION = "telemetryhub"
+# Set in the WSGI environ by the server when it refused to read a body too large for it.
+BODY_TOO_LARGE = "telemetryhub.body_too_large"
 access_log = logging.getLogger("telemetryhub.api.access")
 
 _CSP = (
@@ -45,6 +47,11 @@ class ApiState:
     authority: TokenAuthority
     limiter: RateLimiter | None
     metrics: ApiMetrics
+
+
+def body_too_large_message(limit: int) -> str:
+    """The one wording of a 413."""
+    return f"request body larger than {limit} bytes"
 
 
 def api_state() -> ApiState:
@@ -77,16 +84,16 @@ def _before() -> Response | None:
     g.request_id = request_id
     g.request_id_token = current_request_id.set(request_id)
     state = api_state()
+    # First: any other answer would make cheroot drain the unread body to keep the connection.
+    limit = state.settings.max_body_bytes
+    if request.environ.get(BODY_TOO_LARGE) or (request.content_length or 0) > limit:
+        return error_response(413, body_too_large_message(limit))
     if state.limiter is not None:
         wait_s = state.limiter.acquire(request.remote_addr or "unknown")
         if wait_s > 0:
             response = error_response(429, "too many requests from this client; slow down")
             response.headers["Retry-After"] = retry_after_header(wait_s)
             return response
-    if (request.content_length or 0) > state.settings.max_body_bytes:
-        return error_response(
-            413, f"request body larger than {state.settings.max_body_bytes} bytes"
-        )
     if request.endpoint is None:
         return None  # routing will answer 404 or 405
     return _check_auth(state, _required_role(current_app, request.endpoint))
