@@ -14,7 +14,7 @@ from telemetryhub.api.auth import AuthFailure, Role, TokenAuthority
 from telemetryhub.api.contracts import GatewayView
 from telemetryhub.api.handlers import error_response
 from telemetryhub.api.metrics import ApiMetrics
-from telemetryhub.api.ratelimit import RateLimiter, retry_after_header
+from telemetryhub.api.ratelimit import Admission, RateLimiter, retry_after_header
 from telemetryhub.api.requestid import HEADER, current_request_id, sanitise_request_id
 from telemetryhub.api.settings import ApiSettings
 
@@ -89,14 +89,20 @@ def _before() -> Response | None:
     if request.environ.get(BODY_TOO_LARGE) or (request.content_length or 0) > limit:
         return error_response(413, body_too_large_message(limit))
     if state.limiter is not None:
-        wait_s = state.limiter.acquire(request.remote_addr or "unknown")
-        if wait_s > 0:
-            response = error_response(429, "too many requests from this client; slow down")
-            response.headers["Retry-After"] = retry_after_header(wait_s)
-            return response
+        admission = state.limiter.acquire(request.remote_addr or "unknown")
+        if admission.wait_s > 0:
+            return _too_many(admission)
     if request.endpoint is None:
         return None  # routing will answer 404 or 405
     return _check_auth(state, _required_role(current_app, request.endpoint))
+
+
+def _too_many(admission: Admission) -> Response:
+    response = error_response(429, "too many requests from this client; slow down")
+    response.headers["Retry-After"] = retry_after_header(admission.wait_s)
+    if admission.first_refusal:  # a flood logs one line, and counts every refusal in /metrics
+        _log_refusal(429, "rate limit reached; later refusals in a row are not logged")
+    return response
 
 
 def _check_auth(state: ApiState, need: Role) -> Response | None:
@@ -106,12 +112,28 @@ def _check_auth(state: ApiState, need: Role) -> Response | None:
         request.headers.get("Authorization"), request.remote_addr, need
     )
     if failure is AuthFailure.MISSING:
-        response = error_response(401, f"a bearer token with role {need.name.lower()} is required")
+        message = f"a bearer token with role {need.name.lower()} is required"
+        _log_refusal(401, message)
+        response = error_response(401, message)
         response.headers["WWW-Authenticate"] = 'Bearer realm="telemetryhub"'
         return response
     if failure is AuthFailure.FORBIDDEN:
-        return error_response(403, f"this token does not grant role {need.name.lower()}")
+        message = f"this token does not grant role {need.name.lower()}"
+        _log_refusal(403, message)
+        return error_response(403, message)
     return None
+
+
+def _log_refusal(status: int, why: str) -> None:
+    access_log.info(
+        "%s %s from %s refused with %d: %s",
+        request.method,
+        request.path,
+        request.remote_addr or "unknown",
+        status,
+        why,
+        extra={"request_id": g.request_id},
+    )
 
 
 def _after(response: Response) -> Response:
