@@ -63,6 +63,11 @@ class FakeCore:
 
     def __init__(self, period_ms: int = 50) -> None:
         self.uplinks: dict[str, object] = {}
+        self.extra_metrics: dict[str, object] = {}  # merged into status()["metrics"]
+        self.extra_link: dict[str, object] = {}  # merged into status()["link"]
+        self.extra_device: dict[str, object] = {}  # merged into status()["device"]
+        self.state_label: str | None = None  # reported instead of the simulated state
+        self.boot_id = 0x1234ABCD
         self.connected = True
         self.period_ms = period_ms
         self.queue_depth = 0
@@ -114,7 +119,7 @@ class FakeCore:
             self._advance()
             last = self._samples[-1] if self._samples else None
             return {
-                "state": self._state.label,
+                "state": self.state_label or self._state.label,
                 "latest_sample": None
                 if last is None
                 else {"seq": last.seq, "value": last.value, "unit": last.unit, "ts": last.ts},
@@ -129,13 +134,29 @@ class FakeCore:
                     "pool_num_threads": 4,
                     "queue_depth": self.queue_depth,
                     "queue_capacity": 1000,
+                    **self.extra_metrics,
                 },
-                "link": {"connected": self.connected, "crc_errors": 0, "reconnects": 0},
-                "device": {"device_id": "fake-1", "period_ms": self.period_ms}
-                if self.connected
-                else None,
+                "link": {
+                    "connected": self.connected,
+                    "crc_errors": 0,
+                    "reconnects": 0,
+                    **self.extra_link,
+                },
+                "device": self._device(),
                 "uplinks": self.uplinks,
             }
+
+    def _device(self) -> dict[str, object] | None:
+        if not self.connected:
+            return None
+        return {
+            "id": "fake-1",
+            "firmware": "0.0-fake",
+            "boot_id": self.boot_id,
+            "protocol": "1.0",
+            "period_ms": self.period_ms,
+            **self.extra_device,
+        }
 
     def _command(self, name: str, need: DeviceState | None, to: DeviceState | None) -> None:
         with self._lock:

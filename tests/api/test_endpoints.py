@@ -257,8 +257,10 @@ def test_metrics_parse_as_prometheus(client: FlaskClient) -> None:
         "telemetryhub_http_request_duration_seconds",
     ):
         assert name in families, name
-    reasons = {s.labels["reason"] for s in families["telemetryhub_samples_dropped"].samples}
-    assert {"missed_on_board", "rejected_out_of_range"} <= reasons
+    dropped = {s.labels["reason"] for s in families["telemetryhub_samples_dropped"].samples}
+    assert dropped == {"missed_on_board"}
+    rejected = {s.labels["reason"] for s in families["telemetryhub_samples_rejected"].samples}
+    assert rejected == {"out_of_range"}  # disjoint from dropped
     endpoints = {s.labels.get("endpoint") for s in families["telemetryhub_http_requests"].samples}
     assert "/status" in endpoints
 
