@@ -119,6 +119,7 @@ class FakeCore:
             self._advance()
             last = self._samples[-1] if self._samples else None
             return {
+                "ts": time.time(),
                 "state": self.state_label or self._state.label,
                 "latest_sample": None
                 if last is None
@@ -155,6 +156,15 @@ class FakeCore:
             "boot_id": self.boot_id,
             "protocol": "1.0",
             "period_ms": self.period_ms,
+            "fault": {
+                "mode": self._fault.mode.name.lower(),
+                "probability": self._fault.probability
+                if self._fault.mode is FaultMode.RANDOM
+                else None,
+                "count": None
+                if self._fault.mode in (FaultMode.NONE, FaultMode.RANDOM)
+                else self._fault.count,
+            },
             **self.extra_device,
         }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -13,10 +14,11 @@ if TYPE_CHECKING:
 
 
 def status_document(core: GatewayCore) -> dict[str, object]:
-    """State, latest sample, metrics, link, device, uplinks and aggregates, JSON-ready."""
+    """Time, state, latest sample, metrics, link, device, uplinks and aggregates, JSON-ready."""
     latest = core.latest_sample()
     info = core.link.info
     return {
+        "ts": time.time(),  # snapshot time: a client computes ages without its own clock
         "state": core.device_state().label,
         "latest_sample": None if latest is None else sample_json(latest),
         "metrics": core.get_metrics(),
