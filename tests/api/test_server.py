@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 import ssl
 import threading
 import urllib.request
@@ -157,3 +158,12 @@ def test_remote_commands(server: ApiServer, capsys: pytest.CaptureFixture[str]) 
     raw.json = True
     assert remote.do_status(raw) == 0
     assert json.loads(capsys.readouterr().out)["state"] in {"Measuring", "SafeState"}
+
+
+def test_a_request_waitress_cannot_parse_is_still_answered_by_waitress(server: ApiServer) -> None:
+    # Only a too-large body is handed to the app: a request whose headers cannot be parsed has
+    # no path or method to route, so waitress's own plain-text 400 answers it.
+    with socket.create_connection((server.host, server.port), timeout=5) as sock:
+        sock.sendall(b"POST /fault HTTP/1.1\r\nHost: x\r\nContent-Length: nine\r\n\r\n")
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request")
