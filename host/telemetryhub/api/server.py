@@ -62,7 +62,11 @@ class _Backend(Protocol):
 
 
 class ApiServer:
-    """A server for `app` on (host, port), HTTPS when `tls` is given; port 0 picks a free port."""
+    """A server for `app` on (host, port), HTTPS when `tls` is given; port 0 picks a free port.
+
+    `max_body_bytes` is the app's own limit (ApiSettings.max_body_bytes): bodies up to it pass,
+    and the app itself refuses larger ones (see the module docstring).
+    """
 
     def __init__(
         self,
@@ -77,7 +81,7 @@ class ApiServer:
         if tls is None:
             self._backend = _WaitressBackend(app, host, port, threads, max_body_bytes)
         else:
-            self._backend = _CherootTlsBackend(app, host, port, tls, threads, max_body_bytes)
+            self._backend = _CherootTlsBackend(app, host, port, tls, threads)
         self._thread = threading.Thread(target=self._backend.run, name="http-server", daemon=False)
         self._lock = threading.Lock()
         self._started = False
@@ -201,9 +205,7 @@ class _CherootTlsBackend:
 
     scheme = "https"
 
-    def __init__(
-        self, app: Any, host: str, port: int, tls: TlsSettings, threads: int, max_body_bytes: int
-    ) -> None:
+    def __init__(self, app: Any, host: str, port: int, tls: TlsSettings, threads: int) -> None:
         adapter = _ssl_adapter(tls)
         # cheroot's defaults (a listen backlog of 5, keep-alive for 10 connections) drop the
         # reconnects of a few dozen clients; waitress's backlog and unlimited keep-alive instead.
