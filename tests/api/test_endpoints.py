@@ -299,10 +299,10 @@ def test_metrics_parse_as_prometheus(client: FlaskClient) -> None:
         "telemetryhub_http_request_duration_seconds",
     ):
         assert name in families, name
-    dropped = {s.labels["reason"] for s in families["telemetryhub_samples_dropped"].samples}
-    assert dropped == {"missed_on_board"}
+    lost = {s.labels["reason"] for s in families["telemetryhub_samples_lost"].samples}
+    assert lost == {"missed_on_board"}  # never received: not dropped
     rejected = {s.labels["reason"] for s in families["telemetryhub_samples_rejected"].samples}
-    assert rejected == {"out_of_range"}  # disjoint from dropped
+    assert rejected == {"out_of_range"}  # its own family, not among the dropped
     endpoints = {s.labels.get("endpoint") for s in families["telemetryhub_http_requests"].samples}
     assert "/status" in endpoints
 

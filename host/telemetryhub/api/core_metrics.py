@@ -53,7 +53,7 @@ def _g(name: str, doc: str) -> Field:
 
 _FAMILY_DOCS = {
     "samples_rejected": "Received samples refused by validation, by reason.",
-    "samples_dropped": "Received samples neither stored nor rejected, by reason.",
+    "samples_dropped": "Received samples not stored, not duplicates and not rejected, by reason.",
     "samples_lost": "Samples lost before the gateway received them, by reason.",
 }
 _REASON_PREFIXES = (
@@ -74,7 +74,7 @@ _FIELDS: dict[str, dict[str, Field]] = {
         "samples_processed": _c("samples_processed", "Samples taken off the queue."),
         "samples_stored": _c("samples_stored", "Samples written to the store."),
         "samples_duplicate": _c("samples_duplicate", "Resent samples already stored."),
-        "samples_missed_on_board": _reason("samples_dropped", "missed_on_board"),
+        "samples_missed_on_board": _reason("samples_lost", "missed_on_board"),
         "samples_dropped_shutdown": _reason("samples_dropped", "shutdown"),
         "store_errors": _reason("samples_dropped", "store_error"),
         "store_retries": _c("store_retries", "Store writes retried after a failure."),
