@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from telemetryhub.errors import ConfigError
-from telemetryhub.logs import configure_logging, set_level
+from telemetryhub.logs import configure_logging, current_request_id, set_level
+from tests.api.conftest import FakeCore, make_app
 
 
 @pytest.fixture(autouse=True)
@@ -31,6 +32,44 @@ def test_text_format_is_readable() -> None:
     logging.getLogger("telemetryhub.test").info("hello %s", "world")
     line = out.getvalue().strip()
     assert line.endswith("INFO    telemetryhub.test [MainThread] hello world")
+
+
+def _inside_and_outside_a_request(fmt: str) -> list[str]:
+    """The lines of one record logged while serving request "req-7" and one after."""
+    out = io.StringIO()
+    configure_logging("INFO", fmt, out)
+    log = logging.getLogger("telemetryhub.core")
+    token = current_request_id.set("req-7")
+    try:
+        log.info("inside")
+    finally:
+        current_request_id.reset(token)
+    log.info("outside")
+    return out.getvalue().splitlines()
+
+
+def test_text_lines_made_while_serving_a_request_name_it() -> None:
+    inside, outside = _inside_and_outside_a_request("text")
+    assert inside.endswith("INFO    telemetryhub.core [MainThread] req=req-7 inside")
+    assert outside.endswith("INFO    telemetryhub.core [MainThread] outside")
+
+
+def test_json_lines_name_the_request_only_inside_one() -> None:
+    inside, outside = (json.loads(line) for line in _inside_and_outside_a_request("json"))
+    assert inside["request_id"] == "req-7"
+    assert "request_id" not in outside
+
+
+def test_a_refused_request_is_one_text_line_with_client_and_request_id() -> None:
+    out = io.StringIO()
+    configure_logging("INFO", "text", out)
+    client = make_app(FakeCore()).test_client()
+    client.post("/start", headers={"X-Request-ID": "who-1"}, environ_base={"REMOTE_ADDR": "::1"})
+    (line,) = out.getvalue().splitlines()
+    assert line.endswith(
+        "INFO    telemetryhub.api.access [MainThread] req=who-1 POST /start from ::1 refused "
+        "with 401: a bearer token with role operator is required"
+    )
 
 
 def test_json_lines_carry_fields_extras_and_exceptions() -> None:

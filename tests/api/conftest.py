@@ -6,17 +6,23 @@ The fake only plays the boundary the API owns (telemetryhub.api.contracts.Gatewa
 
 from __future__ import annotations
 
+import contextlib
+import http.client
+import json
+import ssl
+import subprocess
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from telemetryhub.api import ApiSettings, create_app
+from telemetryhub.api import ApiSettings, TlsSettings, create_app
 from telemetryhub.core.gateway import CoreSettings, GatewayCore
 from telemetryhub.core.metrics import LatencyHistogram
 from telemetryhub.device.simulator import SimulatedBoard
@@ -56,6 +62,11 @@ class FakeCore:
 
     def __init__(self, period_ms: int = 50) -> None:
         self.uplinks: dict[str, object] = {}
+        self.extra_metrics: dict[str, object] = {}  # merged into status()["metrics"]
+        self.extra_link: dict[str, object] = {}  # merged into status()["link"]
+        self.extra_device: dict[str, object] = {}  # merged into status()["device"]
+        self.state_label: str | None = None  # reported instead of the simulated state
+        self.boot_id = 0x1234ABCD
         self.connected = True
         self.period_ms = period_ms
         self.queue_depth = 0
@@ -107,7 +118,8 @@ class FakeCore:
             self._advance()
             last = self._samples[-1] if self._samples else None
             return {
-                "state": self._state.label,
+                "ts": time.time(),
+                "state": self.state_label or self._state.label,
                 "latest_sample": None
                 if last is None
                 else {"seq": last.seq, "value": last.value, "unit": last.unit, "ts": last.ts},
@@ -115,20 +127,48 @@ class FakeCore:
                     "samples_processed": self._seq,
                     "samples_stored": self._seq,
                     "samples_dropped": 0,
-                    "samples_missed_on_board": 0,
+                    "dropped_shutdown": 0,
+                    "samples_lost": 0,
+                    "lost_board_overflow": 0,
+                    "lost_downtime": 0,
                     "rejected_out_of_range": 0,
                     "pool_jobs_processed": self._seq,
                     "pool_jobs_queued": 0,
                     "pool_num_threads": 4,
                     "queue_depth": self.queue_depth,
                     "queue_capacity": 1000,
+                    **self.extra_metrics,
                 },
-                "link": {"connected": self.connected, "crc_errors": 0, "reconnects": 0},
-                "device": {"device_id": "fake-1", "period_ms": self.period_ms}
-                if self.connected
-                else None,
+                "link": {
+                    "connected": self.connected,
+                    "crc_errors": 0,
+                    "reconnects": 0,
+                    **self.extra_link,
+                },
+                "device": self._device(),
                 "uplinks": self.uplinks,
             }
+
+    def _device(self) -> dict[str, object] | None:
+        if not self.connected:
+            return None
+        return {
+            "id": "fake-1",
+            "firmware": "0.0-fake",
+            "boot_id": self.boot_id,
+            "protocol": "1.0",
+            "period_ms": self.period_ms,
+            "fault": {
+                "mode": self._fault.mode.name.lower(),
+                "probability": self._fault.probability
+                if self._fault.mode is FaultMode.RANDOM
+                else None,
+                "count": None
+                if self._fault.mode in (FaultMode.NONE, FaultMode.RANDOM)
+                else self._fault.count,
+            },
+            **self.extra_device,
+        }
 
     def _command(self, name: str, need: DeviceState | None, to: DeviceState | None) -> None:
         with self._lock:
@@ -207,6 +247,24 @@ def viewer_headers() -> dict[str, str]:
     return bearer(VIEWER)
 
 
+@pytest.fixture(scope="session")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> TlsSettings:
+    """A self-signed certificate for 127.0.0.1 and its key."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "c.pem", folder / "k.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    return TlsSettings(str(cert), str(key))
+
+
 @pytest.fixture
 def app_factory() -> object:
     """make_app, for tests that need other settings."""
@@ -233,3 +291,68 @@ def real_core(tmp_path: Path) -> Iterator[GatewayCore]:
 @pytest.fixture
 def real_app(real_core: GatewayCore) -> Flask:
     return make_app(real_core)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class RawAnswer:
+    """What a server sent back to `raw_post`: status, headers (lower-case names), JSON body."""
+
+    status: int
+    headers: dict[str, str]
+    body: object
+
+
+def raw_post(
+    url: str,
+    path: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    declared_length: int | None = None,
+    chunked: bool = False,
+    context: ssl.SSLContext | None = None,
+) -> RawAnswer:
+    """POST `body` on a fresh connection exactly as given: `declared_length` may claim more
+    bytes than are sent (the server must answer from the headers alone), `chunked` sends it
+    with Transfer-Encoding: chunked in 1 kB chunks."""
+    parts = urllib.parse.urlsplit(url)
+    assert parts.hostname is not None
+    conn = (
+        http.client.HTTPSConnection(parts.hostname, parts.port, context=context, timeout=10)
+        if parts.scheme == "https"
+        else http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    )
+    try:
+        conn.putrequest("POST", path)
+        for name, value in headers.items():
+            conn.putheader(name, value)
+        if chunked:
+            conn.putheader("Transfer-Encoding", "chunked")
+        else:
+            conn.putheader(
+                "Content-Length", str(len(body) if declared_length is None else declared_length)
+            )
+        conn.endheaders()
+        # A server that stops reading a body too large for it answers and closes; our sending
+        # the rest then fails with a reset, and its answer is still in our receive buffer.
+        with contextlib.suppress(OSError):  # ConnectionError, or SSLEOFError over TLS
+            _send_body(conn, body, chunked)
+        response = conn.getresponse()
+        raw = response.read()
+        names = {k.lower(): v for k, v in response.getheaders()}
+        try:
+            parsed: object = json.loads(raw)
+        except ValueError:
+            parsed = raw.decode("utf-8", "replace")  # shown as is when a test expected JSON
+        return RawAnswer(response.status, names, parsed)
+    finally:
+        conn.close()
+
+
+def _send_body(conn: http.client.HTTPConnection, body: bytes, chunked: bool) -> None:
+    if not chunked:
+        conn.send(body)
+        return
+    for start in range(0, len(body), 1024):
+        piece = body[start : start + 1024]
+        conn.send(b"%x\r\n%s\r\n" % (len(piece), piece))
+    conn.send(b"0\r\n\r\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from telemetryhub.api import ApiSettings, ensure_operator_token
-from telemetryhub.api.ratelimit import RateLimiter
+from telemetryhub.api.ratelimit import Admission, RateLimiter
 from telemetryhub.errors import ConfigError
 from tests.api.conftest import FakeCore
 
@@ -66,7 +67,7 @@ def test_rate_limit_answers_429_with_retry_after(core: FakeCore, app_factory: Ap
     r = client.get("/health")
     assert r.status_code == 429
     assert r.is_json
-    assert int(r.headers["Retry-After"]) >= 1
+    assert r.headers["Retry-After"] == "1"  # one token a second: whole seconds, never 0
     # another client has its own bucket
     assert client.get("/health", environ_base=REMOTE).status_code == 200
 
@@ -74,10 +75,15 @@ def test_rate_limit_answers_429_with_retry_after(core: FakeCore, app_factory: Ap
 def test_token_bucket_refills() -> None:
     now = [0.0]
     limiter = RateLimiter(rate_per_s=2.0, burst=1, clock=lambda: now[0])
-    assert limiter.acquire("a") == 0.0
-    assert limiter.acquire("a") == pytest.approx(0.5)
+    assert limiter.acquire("a") == Admission(0.0, first_refusal=False)
+    refused = limiter.acquire("a")
+    assert refused.wait_s == pytest.approx(0.5)
+    assert refused.first_refusal
+    assert limiter.acquire("a").first_refusal is False  # the same run of refusals
     now[0] = 0.5
-    assert limiter.acquire("a") == 0.0
+    assert limiter.acquire("a") == Admission(0.0, first_refusal=False)
+    now[0] = 0.6
+    assert limiter.acquire("a").first_refusal  # granted in between: a new run
 
 
 def test_ensure_operator_token_creates_once_with_mode_0600(tmp_path: Path) -> None:
@@ -93,3 +99,53 @@ def test_settings_refuse_nonsense() -> None:
         ApiSettings(operator_tokens=("x",), viewer_tokens=("x",))
     with pytest.raises(ConfigError, match="non-empty"):
         ApiSettings(operator_tokens=("",))
+
+
+def _refusals(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str, str]]:
+    return [
+        (r.levelno, getattr(r, "request_id", "?"), r.getMessage())
+        for r in caplog.records
+        if r.name == "telemetryhub.api.access"
+    ]
+
+
+def test_401_and_403_are_logged_at_info_with_the_client_and_request_id(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="telemetryhub.api.access")
+    client.post("/start", environ_base=REMOTE, headers={"X-Request-ID": "no-token"})
+    bad = {"X-Request-ID": "bad-token", "Authorization": "Bearer nope"}
+    client.post("/stop", environ_base=REMOTE, headers=bad)
+    assert _refusals(caplog) == [
+        (
+            logging.INFO,
+            "no-token",
+            "POST /start from 192.0.2.7 refused with 401: "
+            "a bearer token with role operator is required",
+        ),
+        (
+            logging.INFO,
+            "bad-token",
+            "POST /stop from 192.0.2.7 refused with 403: this token does not grant role operator",
+        ),
+    ]
+
+
+def test_a_rate_limited_client_is_logged_once_per_run_of_refusals(
+    core: FakeCore, app_factory: AppFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="telemetryhub.api.access")
+    client = app_factory(core, rate_per_s=0.001, rate_burst=1).test_client()
+    codes = [
+        client.get("/health", environ_base=REMOTE, headers={"X-Request-ID": f"r{i}"}).status_code
+        for i in range(4)
+    ]
+    assert codes == [200, 429, 429, 429]
+    assert _refusals(caplog) == [
+        (
+            logging.INFO,
+            "r1",
+            "GET /health from 192.0.2.7 refused with 429: "
+            "rate limit reached; later refusals in a row are not logged",
+        )
+    ]

@@ -78,17 +78,49 @@ def test_fault_is_validated_and_applied(
         ({"mode": "random", "probability": "high"}, "probability"),
         ({"mode": "deterministic", "count": -1}, "count"),
         ({"mode": "deterministic", "count": True}, "count"),
+        ({"mode": "deterministic"}, "count"),
+        ({"mode": "intermittent"}, "count"),
+        ({"mode": "intermittent", "count": 0, "probability": 0}, "count"),
+        ({"mode": "random"}, "probability"),
         ({"mode": "none", "colour": 1}, "colour"),
         ({}, "mode"),
         ([], "body"),
     ],
 )
 def test_bad_fault_body_is_400_naming_the_field(
-    client: FlaskClient, op_headers: dict[str, str], body: object, field: str
+    client: FlaskClient, core: FakeCore, op_headers: dict[str, str], body: object, field: str
 ) -> None:
     r = client.post("/fault", headers=op_headers, json=body)
     assert r.status_code == 400
     assert field in r.json["error"]
+    assert "fault" not in core.calls  # refused before the board is asked
+
+
+def test_intermittent_without_a_count_says_what_the_mode_needs(
+    client: FlaskClient, op_headers: dict[str, str]
+) -> None:
+    r = client.post("/fault", headers=op_headers, json={"mode": "intermittent", "count": 0})
+    assert r.json["error"] == (
+        "field 'count': 0 is less than the minimum of 1; "
+        "intermittent needs count >= 1 (count failing reads, then one good one)"
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"mode": "none"},
+        {"mode": "random", "probability": 0},
+        {"mode": "random", "probability": 1, "count": 0},
+        {"mode": "intermittent", "count": 1, "probability": 0},
+        {"mode": "deterministic", "count": 0},
+    ],
+)
+def test_each_mode_with_what_it_needs_is_accepted(
+    client: FlaskClient, core: FakeCore, op_headers: dict[str, str], body: dict[str, object]
+) -> None:
+    assert client.post("/fault", headers=op_headers, json=body).json == {"ok": True}
+    assert core.calls == ["fault"]
 
 
 @pytest.mark.parametrize("period_ms", [0, 60_001, 1.5, "100"])
@@ -154,15 +186,53 @@ def test_a_bug_is_500_json(client: FlaskClient, core: FakeCore) -> None:
     assert "oops" not in r.json["error"]
 
 
-def test_samples_query(client: FlaskClient, op_headers: dict[str, str]) -> None:
+def _frozen_history(client: FlaskClient, core: FakeCore, op_headers: dict[str, str]) -> list[int]:
+    """Start the fake, let it take at least 30 samples, stop it taking more: their seqs."""
     client.post("/start", headers=op_headers)
-    _wait_for_sample(client)
+    deadline = time.monotonic() + 10
+    while len(core.all_samples()) < 30:
+        assert time.monotonic() < deadline, "the fake took fewer than 30 samples"
+        time.sleep(0.02)
+    core.period_ms = 10_000_000  # no further sample is due
+    return [s.seq for s in core.all_samples()]
+
+
+def test_samples_query_returns_the_oldest_matches_up_to_the_limit(
+    client: FlaskClient, core: FakeCore, op_headers: dict[str, str]
+) -> None:
+    seqs = _frozen_history(client, core, op_headers)
     r = client.get("/samples?device=fake-1&since=0&limit=5")
     assert r.status_code == 200
-    assert 1 <= r.json["count"] <= 5
-    assert r.json["samples"][0]["device_id"] == "fake-1"
-    assert client.get("/samples?device=other").json["count"] == 0
-    assert client.get("/samples/recent?seconds=60&points=10").json["count"] <= 10
+    assert r.json["count"] == 5
+    assert [s["seq"] for s in r.json["samples"]] == seqs[:5]
+    assert {s["device_id"] for s in r.json["samples"]} == {"fake-1"}
+    assert client.get("/samples?device=other").json == {"samples": [], "count": 0}
+
+
+def test_samples_query_keeps_only_the_time_window(
+    client: FlaskClient, core: FakeCore, op_headers: dict[str, str]
+) -> None:
+    _frozen_history(client, core, op_headers)
+    history = core.all_samples()
+    since, until = history[5].ts, history[-5].ts
+    expected = [s.seq for s in history if since <= s.ts <= until]
+    assert 0 < len(expected) < len(history)
+    r = client.get(f"/samples?since={since!r}&until={until!r}")
+    assert [s["seq"] for s in r.json["samples"]] == expected
+    assert r.json["count"] == len(expected)
+
+
+def test_recent_samples_are_thinned_to_the_points_asked_keeping_the_newest(
+    client: FlaskClient, core: FakeCore, op_headers: dict[str, str]
+) -> None:
+    seqs = _frozen_history(client, core, op_headers)
+    r = client.get("/samples/recent?seconds=60&points=10")
+    got = [s["seq"] for s in r.json["samples"]]
+    assert r.json["count"] == len(got) == 10
+    assert got == sorted(set(got))  # oldest first, no repeats
+    assert set(got) <= set(seqs)
+    assert got[0] == seqs[0]
+    assert got[-1] == seqs[-1]
 
 
 @pytest.mark.parametrize(
@@ -196,9 +266,13 @@ def test_ready_reports_reasons(
     core.connected = False
     r = client.get("/ready")
     assert r.status_code == 503
-    assert r.json["ready"] is False
-    assert any("not connected" in reason for reason in r.json["reasons"])
-    assert any("queue 900/1000" in reason for reason in r.json["reasons"])
+    assert r.json == {
+        "ready": False,
+        "reasons": [
+            "device not connected",
+            "queue 900/1000 is at or above 80% of capacity",
+        ],
+    }
 
 
 def test_ready_notices_stale_data(
@@ -208,7 +282,7 @@ def test_ready_notices_stale_data(
     core.period_ms = 10_000_000  # no further sample will be due
     r = client.get("/ready")
     assert r.status_code == 503
-    assert "no sample" in r.json["reasons"][0]
+    assert r.json["reasons"] == ["measuring but no sample received yet"]
 
 
 def test_metrics_parse_as_prometheus(client: FlaskClient) -> None:
@@ -225,8 +299,10 @@ def test_metrics_parse_as_prometheus(client: FlaskClient) -> None:
         "telemetryhub_http_request_duration_seconds",
     ):
         assert name in families, name
-    reasons = {s.labels["reason"] for s in families["telemetryhub_samples_dropped"].samples}
-    assert {"missed_on_board", "rejected_out_of_range"} <= reasons
+    lost = {s.labels["reason"] for s in families["telemetryhub_samples_lost"].samples}
+    assert lost == {"board_overflow", "downtime"}  # never received: not dropped
+    rejected = {s.labels["reason"] for s in families["telemetryhub_samples_rejected"].samples}
+    assert rejected == {"out_of_range"}  # its own family, not among the dropped
     endpoints = {s.labels.get("endpoint") for s in families["telemetryhub_http_requests"].samples}
     assert "/status" in endpoints
 

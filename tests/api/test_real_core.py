@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import pytest
 from flask import Flask
 
 from telemetryhub.core.gateway import GatewayCore
@@ -48,3 +49,30 @@ def test_start_status_samples_fault_reset_through_rest(
     metrics = client.get("/metrics").get_data(as_text=True)
     stored = real_core.get_metrics()["samples_stored"]
     assert f"telemetryhub_samples_stored_total {float(stored)}" in metrics
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"mode": "random", "probability": 0},
+        {"mode": "random", "probability": 1},
+        {"mode": "intermittent", "count": 1},
+        {"mode": "deterministic", "count": 0},
+        {"mode": "none"},
+    ],
+)
+def test_the_board_accepts_every_fault_the_schema_accepts_at_its_edges(
+    real_app: Flask, body: dict[str, object]
+) -> None:
+    # The schema's limits are the board's: a body that passes validation is never a 502.
+    r = real_app.test_client().post("/fault", json=body, headers=bearer(OPERATOR))
+    assert (r.status_code, r.get_json()) == (200, {"ok": True})
+
+
+def test_intermittent_with_the_dashboard_default_count_is_400_not_the_boards_502(
+    real_app: Flask,
+) -> None:
+    body = {"mode": "intermittent", "probability": 0, "count": 0}
+    r = real_app.test_client().post("/fault", json=body, headers=bearer(OPERATOR))
+    assert r.status_code == 400
+    assert "count" in r.get_json()["error"]

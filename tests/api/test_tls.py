@@ -20,23 +20,6 @@ from telemetryhub.api.server import ApiServer, _ssl_adapter
 from telemetryhub.errors import ConfigError
 
 
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> TlsSettings:
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "c.pem", folder / "k.pem"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
-            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
-            *("-addext", "subjectAltName=IP:127.0.0.1"),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
-    return TlsSettings(str(cert), str(key))
-
-
 @pytest.fixture
 def https_server(app: Flask, tls: TlsSettings) -> Iterator[ApiServer]:
     srv = ApiServer(app, "127.0.0.1", 0, tls=tls)

@@ -17,7 +17,9 @@ from telemetryhub.api.settings import ApiSettings
 def create_app(core: GatewayView, settings: ApiSettings) -> Flask:
     """A new app serving `core` under `settings`; nothing starts until a server runs it."""
     app = Flask("telemetryhub.api", static_folder="static", template_folder="templates")
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    # One byte more than allowed, so that reading a body without Content-Length (chunked) can
+    # tell "exactly the limit" from "more" (werkzeug cuts such a body at this length silently).
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
     app.json.sort_keys = False  # type: ignore[attr-defined]
     limiter = (
         RateLimiter(settings.rate_per_s, settings.rate_burst) if settings.rate_per_s > 0 else None

@@ -38,9 +38,15 @@ class GatewayClient:
         """POST /reset."""
         return self.request("POST", "/reset")
 
-    def fault(self, mode: str, probability: float = 0.0, count: int = 0) -> JsonObject:
-        """POST /fault."""
-        body = {"mode": mode, "probability": probability, "count": count}
+    def fault(
+        self, mode: str, probability: float | None = None, count: int | None = None
+    ) -> JsonObject:
+        """POST /fault; a parameter left None is not sent (the gateway says what a mode needs)."""
+        body: dict[str, object] = {"mode": mode}
+        if probability is not None:
+            body["probability"] = probability
+        if count is not None:
+            body["count"] = count
         return self.request("POST", "/fault", body)
 
     def period(self, period_ms: int) -> JsonObject:

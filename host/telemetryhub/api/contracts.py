@@ -3,14 +3,19 @@
 `telemetryhub.core.gateway.GatewayCore` satisfies it; tests may use a small fake. The API reads
 these keys of `status()` (missing ones are reported as absent, never guessed):
 
+- ``ts``: the gateway's wall clock when the snapshot was taken (UTC seconds), if given
 - ``state``: "Idle" | "Measuring" | "SafeState"
 - ``latest_sample``: ``{"seq", "value", "unit", "ts", ...}`` or None
 - ``metrics``: numbers such as ``samples_received``, ``samples_stored``, ``samples_processed``,
-  ``samples_dropped``, ``queue_depth``, ``queue_capacity``, ``queue_high_water``,
-  ``pool_jobs_processed``, ``pool_jobs_queued``, ``pool_num_threads``; drop reasons as
-  ``samples_missed_on_board``, ``samples_dropped_shutdown``, ``store_errors``, ``rejected_*``
-- ``link``: ``{"connected": bool, "crc_errors", "framing_errors", "reconnects", ...}``
-- ``device``: ``{"device_id", "period_ms", ...}`` or None
+  ``samples_dropped``, ``samples_lost``, ``queue_depth``, ``queue_capacity``,
+  ``queue_high_water``, ``pool_jobs_processed``, ``pool_jobs_queued``, ``pool_num_threads``;
+  reasons as ``rejected_*``, ``dropped_*`` and ``lost_*``
+- ``link``: ``{"connected": bool, "crc_errors", "framing_errors", "reconnects", ...,
+  "last_error": str | None}``; every number of ``metrics`` and ``link`` is exported by /metrics
+  (``core_metrics.field_metric`` names it)
+- ``device``: ``{"id", "firmware", "boot_id", "protocol", "period_ms", ..., "fault": {"mode":
+  "none" | "random" | "intermittent" | "deterministic", "probability": float | None, "count":
+  int | None}}`` or None; ``boot_id`` stays a number (shown as 8 hex digits by the dashboard)
 """
 
 from __future__ import annotations

@@ -14,11 +14,13 @@ from telemetryhub.api.auth import AuthFailure, Role, TokenAuthority
 from telemetryhub.api.contracts import GatewayView
 from telemetryhub.api.handlers import error_response
 from telemetryhub.api.metrics import ApiMetrics
-from telemetryhub.api.ratelimit import RateLimiter, retry_after_header
+from telemetryhub.api.ratelimit import Admission, RateLimiter, retry_after_header
 from telemetryhub.api.requestid import HEADER, current_request_id, sanitise_request_id
 from telemetryhub.api.settings import ApiSettings
 
 EXTENSION = "telemetryhub"
+# Set in the WSGI environ by the server when it refused to read a body too large for it.
+BODY_TOO_LARGE = "telemetryhub.body_too_large"
 access_log = logging.getLogger("telemetryhub.api.access")
 
 _CSP = (
@@ -45,6 +47,11 @@ class ApiState:
     authority: TokenAuthority
     limiter: RateLimiter | None
     metrics: ApiMetrics
+
+
+def body_too_large_message(limit: int) -> str:
+    """The one wording of a 413."""
+    return f"request body larger than {limit} bytes"
 
 
 def api_state() -> ApiState:
@@ -77,19 +84,25 @@ def _before() -> Response | None:
     g.request_id = request_id
     g.request_id_token = current_request_id.set(request_id)
     state = api_state()
+    # First: any other answer would make cheroot drain the unread body to keep the connection.
+    limit = state.settings.max_body_bytes
+    if request.environ.get(BODY_TOO_LARGE) or (request.content_length or 0) > limit:
+        return error_response(413, body_too_large_message(limit))
     if state.limiter is not None:
-        wait_s = state.limiter.acquire(request.remote_addr or "unknown")
-        if wait_s > 0:
-            response = error_response(429, "too many requests from this client; slow down")
-            response.headers["Retry-After"] = retry_after_header(wait_s)
-            return response
-    if (request.content_length or 0) > state.settings.max_body_bytes:
-        return error_response(
-            413, f"request body larger than {state.settings.max_body_bytes} bytes"
-        )
+        admission = state.limiter.acquire(request.remote_addr or "unknown")
+        if admission.wait_s > 0:
+            return _too_many(admission)
     if request.endpoint is None:
         return None  # routing will answer 404 or 405
     return _check_auth(state, _required_role(current_app, request.endpoint))
+
+
+def _too_many(admission: Admission) -> Response:
+    response = error_response(429, "too many requests from this client; slow down")
+    response.headers["Retry-After"] = retry_after_header(admission.wait_s)
+    if admission.first_refusal:  # a flood logs one line, and counts every refusal in /metrics
+        _log_refusal(429, "rate limit reached; later refusals in a row are not logged")
+    return response
 
 
 def _check_auth(state: ApiState, need: Role) -> Response | None:
@@ -99,12 +112,28 @@ def _check_auth(state: ApiState, need: Role) -> Response | None:
         request.headers.get("Authorization"), request.remote_addr, need
     )
     if failure is AuthFailure.MISSING:
-        response = error_response(401, f"a bearer token with role {need.name.lower()} is required")
+        message = f"a bearer token with role {need.name.lower()} is required"
+        _log_refusal(401, message)
+        response = error_response(401, message)
         response.headers["WWW-Authenticate"] = 'Bearer realm="telemetryhub"'
         return response
     if failure is AuthFailure.FORBIDDEN:
-        return error_response(403, f"this token does not grant role {need.name.lower()}")
+        message = f"this token does not grant role {need.name.lower()}"
+        _log_refusal(403, message)
+        return error_response(403, message)
     return None
+
+
+def _log_refusal(status: int, why: str) -> None:
+    access_log.info(
+        "%s %s from %s refused with %d: %s",
+        request.method,
+        request.path,
+        request.remote_addr or "unknown",
+        status,
+        why,
+        extra={"request_id": g.request_id},
+    )
 
 
 def _after(response: Response) -> Response:

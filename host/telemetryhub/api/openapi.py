@@ -8,6 +8,7 @@ from typing import Any
 
 from telemetryhub import __version__
 from telemetryhub.api.schemas import (
+    FAULT_MODES,
     FAULT_SCHEMA,
     PERIOD_SCHEMA,
     RECENT_PARAMS,
@@ -45,6 +46,10 @@ _SCHEMAS: dict[str, Any] = {
     "Status": {
         "type": "object",
         "properties": {
+            "ts": {
+                "type": "number",
+                "description": "The gateway's wall clock when this snapshot was taken (UTC s).",
+            },
             "state": {"type": "string", "enum": ["Idle", "Measuring", "SafeState"]},
             "latest_sample": {"$ref": "#/components/schemas/LatestSample"},
             "metrics": {
@@ -62,8 +67,26 @@ _SCHEMAS: dict[str, Any] = {
                     )
                 },
             },
-            "link": {"type": "object", "properties": {"connected": {"type": "boolean"}}},
-            "device": {"type": ["object", "null"]},
+            "link": {
+                "type": "object",
+                "properties": {
+                    "connected": {"type": "boolean"},
+                    "last_error": {
+                        "type": ["string", "null"],
+                        "description": "Why the link last failed or could not open.",
+                    },
+                },
+            },
+            "device": {
+                "type": ["object", "null"],
+                "properties": {
+                    "boot_id": {
+                        "type": "integer",
+                        "description": "Shown as 8 hex digits in logs, dashboard and metrics.",
+                    },
+                    "fault": {"$ref": "#/components/schemas/ArmedFault"},
+                },
+            },
             "uplinks": {"type": "object", "description": "Each uplink's delivery status."},
             "aggregates": {
                 "type": "array",
@@ -72,6 +95,16 @@ _SCHEMAS: dict[str, Any] = {
             },
         },
         "required": ["state", "latest_sample", "metrics", "link", "device"],
+    },
+    "ArmedFault": {
+        "type": "object",
+        "description": "The fault the board has armed (it stays armed across reset).",
+        "properties": {
+            "mode": {"type": "string", "enum": list(FAULT_MODES)},
+            "probability": {"type": ["number", "null"]},
+            "count": {"type": ["integer", "null"]},
+        },
+        "required": ["mode"],
     },
     "Sample": {
         "type": "object",
@@ -113,7 +146,11 @@ _SCHEMAS: dict[str, Any] = {
 }
 
 _ERROR_TEXT = {
-    400: "Bad input; the message names the field or parameter.",
+    400: (
+        "Bad input; the message names the field or parameter. Besides each schema, the "
+        "input must be consistent: `until` not before `since`; /fault needs `probability` "
+        "for random, `count` >= 1 for intermittent and `count` >= 0 for deterministic."
+    ),
     401: "No bearer token, and this caller needs one.",
     403: "The token is unknown or lacks the role.",
     409: "The device state machine refused the transition.",

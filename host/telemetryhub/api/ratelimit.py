@@ -7,6 +7,16 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """One request's fate: granted (`wait_s` 0.0) or refused, and whether this refusal starts a
+    run of them (the client's previous request was granted), which is the one worth logging."""
+
+    wait_s: float
+    first_refusal: bool
 
 
 class RateLimiter:
@@ -23,24 +33,26 @@ class RateLimiter:
         self._burst = float(burst)
         self._max_clients = max_clients
         self._clock = clock
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        # key -> (tokens, last refill time, refused the last request)
+        self._buckets: OrderedDict[str, tuple[float, float, bool]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def acquire(self, key: str) -> float:
-        """Take one token for `key`: 0.0 if granted, else the seconds to wait before retrying."""
+    def acquire(self, key: str) -> Admission:
+        """Take one token for `key`, or say how long to wait before retrying."""
         now = self._clock()
         with self._lock:
-            tokens, last = self._buckets.pop(key, (self._burst, now))
+            tokens, last, was_refusing = self._buckets.pop(key, (self._burst, now, False))
             tokens = min(self._burst, tokens + (now - last) * self._rate_per_s)
             wait_s = 0.0
             if tokens >= 1.0:
                 tokens -= 1.0
             else:
                 wait_s = (1.0 - tokens) / self._rate_per_s
-            self._buckets[key] = (tokens, now)
+            refusing = wait_s > 0
+            self._buckets[key] = (tokens, now, refusing)
             if len(self._buckets) > self._max_clients:
                 self._buckets.popitem(last=False)
-        return wait_s
+        return Admission(wait_s, refusing and not was_refusing)
 
 
 def retry_after_header(wait_s: float) -> str:

@@ -6,10 +6,10 @@ import time
 from collections.abc import Mapping
 
 from flask import Blueprint, Response, jsonify, request
-from werkzeug.exceptions import UnsupportedMediaType
+from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
 from telemetryhub.api.auth import Role
-from telemetryhub.api.guard import api_state, requires
+from telemetryhub.api.guard import api_state, body_too_large_message, requires
 from telemetryhub.api.openapi import openapi_document
 from telemetryhub.api.schemas import (
     FAULT_SCHEMA,
@@ -194,7 +194,11 @@ def _json_body() -> object:
         raise UnsupportedMediaType(
             "this endpoint takes a JSON body (Content-Type: application/json)"
         )
-    return parse_json(request.get_data(cache=False))
+    body = request.get_data(cache=False)
+    limit = api_state().settings.max_body_bytes
+    if len(body) > limit:  # a chunked body: no Content-Length for the guard to check
+        raise RequestEntityTooLarge(body_too_large_message(limit))
+    return parse_json(body)
 
 
 def _mapping(value: object) -> Mapping[str, object]:

@@ -9,9 +9,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError
 
 FAULT_MODES = ("none", "random", "intermittent", "deterministic")
+
+
+def _fault_needs(mode: str, why: str, then: dict[str, Any]) -> dict[str, Any]:
+    """A schema clause: when `mode` is chosen, the body must also match `then` (`why` says so)."""
+    return {
+        "if": {"properties": {"mode": {"const": mode}}, "required": ["mode"]},
+        "then": {**then, "description": why},
+    }
+
 
 FAULT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -22,6 +31,21 @@ FAULT_SCHEMA: dict[str, Any] = {
     },
     "required": ["mode"],
     "additionalProperties": False,
+    # What each mode needs, as docs/protocol.md says the board checks it; a field a mode does
+    # not use is accepted and ignored (the dashboard and the client send both).
+    "allOf": [
+        _fault_needs("random", "random needs a probability 0..1", {"required": ["probability"]}),
+        _fault_needs(
+            "intermittent",
+            "intermittent needs count >= 1 (count failing reads, then one good one)",
+            {"required": ["count"], "properties": {"count": {"minimum": 1}}},
+        ),
+        _fault_needs(
+            "deterministic",
+            "deterministic needs count >= 0 (SafeState after count more samples)",
+            {"required": ["count"]},
+        ),
+    ],
 }
 
 PERIOD_SCHEMA: dict[str, Any] = {
@@ -60,9 +84,21 @@ def validate_body(schema: Mapping[str, Any], document: object) -> dict[str, Any]
         error = errors[0]
         where = ".".join(str(p) for p in error.absolute_path)
         field = f"field '{where}'" if where else "body"
-        raise InvalidInput(f"{field}: {error.message}")
+        raise InvalidInput(f"{field}: {error.message}{_because(schema, error)}")
     assert isinstance(document, dict)  # the schemas all require an object
     return document
+
+
+def _because(schema: Mapping[str, Any], error: ValidationError) -> str:
+    """The failed `then` clause's description after a semicolon, or an empty string."""
+    path = list(error.schema_path)
+    if "then" not in path:
+        return ""
+    clause: Any = schema
+    for step in path[: path.index("then") + 1]:
+        clause = clause[step]
+    why = clause.get("description")
+    return f"; {why}" if why else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +174,13 @@ SAMPLES_PARAMS = (
         max_length=64,
     ),
     QueryParam("since", "number", "Oldest timestamp (UTC seconds), inclusive.", 0, _TS_MAX),
-    QueryParam("until", "number", "Newest timestamp (UTC seconds), inclusive.", 0, _TS_MAX),
+    QueryParam(
+        "until",
+        "number",
+        "Newest timestamp (UTC seconds), inclusive. Must not be before `since`: 400.",
+        0,
+        _TS_MAX,
+    ),
     QueryParam("limit", "integer", "Most samples returned.", 1, 10_000, 1000),
 )
 

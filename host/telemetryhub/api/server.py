@@ -4,6 +4,11 @@ Plain HTTP runs on waitress (measured faster). waitress has no TLS, so when TlsS
 given the app is served by cheroot with the standard library's ssl (TLS 1.2 or newer) instead.
 Both bind in the constructor, so `port` is known before start(); a missing or unreadable
 certificate or key raises ConfigError naming the file.
+
+The app enforces `max_body_bytes` itself (a JSON 413 with the request id and security headers,
+counted like every answer). Neither server answers for it: waitress's own limit sits above the
+app's and, when a body passes even that, the request still goes to the app to be refused;
+cheroot streams bodies to the app and closes the connection after a 413, so it needs none.
 """
 
 from __future__ import annotations
@@ -15,14 +20,22 @@ from typing import Any, Protocol
 
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 from cheroot.wsgi import Server as CherootServer
+from waitress.channel import HTTPChannel
 from waitress.server import create_server
+from waitress.task import ErrorTask, WSGITask
+from waitress.utilities import RequestEntityTooLarge
 
+from telemetryhub.api.guard import BODY_TOO_LARGE
 from telemetryhub.api.settings import TlsSettings
 from telemetryhub.errors import ConfigError
 
 _JOIN_TIMEOUT_S = 10.0
 _LISTEN_BACKLOG = 1024
 _CONNECTION_TIMEOUT_S = 30
+# waitress reads a body whole before calling the app; this much past the app's limit it still
+# reads (so a slightly large body gets its 413 on a connection that stays usable, and chunk
+# framing does not count against the payload), beyond it stops reading and closes.
+_WAITRESS_BODY_SLACK_BYTES = 64 * 1024
 
 _log = logging.getLogger(__name__)
 
@@ -49,7 +62,11 @@ class _Backend(Protocol):
 
 
 class ApiServer:
-    """A server for `app` on (host, port), HTTPS when `tls` is given; port 0 picks a free port."""
+    """A server for `app` on (host, port), HTTPS when `tls` is given; port 0 picks a free port.
+
+    `max_body_bytes` is the app's own limit (ApiSettings.max_body_bytes): bodies up to it pass,
+    and the app itself refuses larger ones (see the module docstring).
+    """
 
     def __init__(
         self,
@@ -64,7 +81,7 @@ class ApiServer:
         if tls is None:
             self._backend = _WaitressBackend(app, host, port, threads, max_body_bytes)
         else:
-            self._backend = _CherootTlsBackend(app, host, port, tls, threads, max_body_bytes)
+            self._backend = _CherootTlsBackend(app, host, port, tls, threads)
         self._thread = threading.Thread(target=self._backend.run, name="http-server", daemon=False)
         self._lock = threading.Lock()
         self._started = False
@@ -123,10 +140,12 @@ class _WaitressBackend:
             port=port,
             threads=threads,
             ident="telemetryhub",
-            max_request_body_size=max_body_bytes,
+            # waitress refuses a body of this size or more (`>=`), the app only a larger one
+            max_request_body_size=max_body_bytes + 1 + _WAITRESS_BODY_SLACK_BYTES,
             clear_untrusted_proxy_headers=True,
             channel_timeout=_CONNECTION_TIMEOUT_S,
         )
+        self._server.channel_class = _WaitressChannel  # read by the accept handler
 
     @property
     def port(self) -> int:
@@ -154,14 +173,39 @@ class _WaitressBackend:
             dispatcher.close()
 
 
+class _BodyTooLargeTask(WSGITask):  # type: ignore[misc]  # waitress has no type hints
+    """Runs the app for a request whose body waitress refused to read, marked so in environ."""
+
+    def execute(self) -> None:
+        # The unread rest of the body would be parsed as the next request: close after this.
+        self.set_close_on_finish()
+        super().execute()
+
+    def get_environment(self) -> dict[str, Any]:
+        environ: dict[str, Any] = super().get_environment()
+        environ[BODY_TOO_LARGE] = True
+        return environ
+
+
+def _error_task(channel: Any, request: Any) -> Any:
+    """The app answers a body too large; waitress answers what it could not parse."""
+    if isinstance(request.error, RequestEntityTooLarge):
+        return _BodyTooLargeTask(channel, request)
+    return ErrorTask(channel, request)
+
+
+class _WaitressChannel(HTTPChannel):  # type: ignore[misc]  # waitress has no type hints
+    """waitress's connection, except that the app (not waitress) refuses a too-large body."""
+
+    error_task_class = staticmethod(_error_task)
+
+
 class _CherootTlsBackend:
     """HTTPS on cheroot with the standard library's ssl, TLS 1.2 or newer."""
 
     scheme = "https"
 
-    def __init__(
-        self, app: Any, host: str, port: int, tls: TlsSettings, threads: int, max_body_bytes: int
-    ) -> None:
+    def __init__(self, app: Any, host: str, port: int, tls: TlsSettings, threads: int) -> None:
         adapter = _ssl_adapter(tls)
         # cheroot's defaults (a listen backlog of 5, keep-alive for 10 connections) drop the
         # reconnects of a few dozen clients; waitress's backlog and unlimited keep-alive instead.
@@ -174,7 +218,10 @@ class _CherootTlsBackend:
         )
         server.keep_alive_conn_limit = _LISTEN_BACKLOG
         server.ssl_adapter = adapter
-        server.max_request_body_size = max_body_bytes
+        # 0: no limit of cheroot's own. The app refuses a Content-Length above max_body_bytes
+        # before reading (cheroot then closes instead of draining) and stops a chunked body at
+        # the limit; cheroot's own refusal would be plain text.
+        server.max_request_body_size = 0
         server.timeout = _CONNECTION_TIMEOUT_S
         server.error_log = _cheroot_error_log
         server.prepare()  # binds and listens, so the real port is known now

@@ -9,6 +9,7 @@ in flight; samples a board took that never arrived are `lost` (by reason), apart
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -77,6 +78,9 @@ def pipeline_metrics(core: GatewayCore, devices: list[DeviceSnapshot]) -> dict[s
         "queue_push_timeouts": queue.push_timeouts,
         "thread_deaths": core.threads.deaths,
     }
+    last_stored = core.pipeline.last_stored_ts
+    if last_stored is not None:
+        metrics["last_stored_ts"] = last_stored  # type: ignore[assignment]
     metrics.update({f"rejected_{reason}": n for reason, n in rejected.items()})
     metrics.update({f"dropped_{reason}": n for reason, n in dropped.items()})
     metrics.update({f"lost_{reason}": n for reason, n in lost.items()})
@@ -89,6 +93,7 @@ def status_document(core: GatewayCore) -> dict[str, object]:
     device = core.device()
     latest = core.latest_sample()
     return {
+        "ts": time.time(),  # snapshot time: a client computes ages without its own clock
         "state": core.device_state().label,
         "latest_sample": None if latest is None else sample_json(latest),
         "metrics": pipeline_metrics(core, devices),
@@ -147,6 +152,7 @@ def _board(device: DeviceSnapshot) -> dict[str, object] | None:
         return None
     counters = dataclasses.asdict(board)
     counters["state"] = board.state.label
+    del counters["period_ms"]  # the device section has it
     counters["age_s"] = device.board_age_s
     return counters
 

@@ -6,44 +6,63 @@
   const STATUS_EVERY_MS = 1000;
   const CHART_EVERY_MS = 2000;
   const CHART_SECONDS = 300;
+  const REQUEST_TIMEOUT_MS = 5000; // a gateway that hangs counts as unreachable
+  const TICK_MS = 250;
   const $ = (id) => document.getElementById(id);
   let plot = null;
+  let sampleAge = null; // {ageS, at}: the latest sample's age when last polled, and when
+  let lastOkAt = null; // performance.now() of the last successful status poll
+  let failingSince = null; // Date of the first failed poll after a success
 
   function token() { return sessionStorage.getItem(TOKEN_KEY) || ""; }
 
   async function api(method, path, body) {
     const headers = { "Accept": "application/json" };
     if (token()) headers["Authorization"] = "Bearer " + token();
-    const init = { method: method, headers: headers, cache: "no-store" };
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), REQUEST_TIMEOUT_MS);
+    const init = { method: method, headers: headers, cache: "no-store", signal: abort.signal };
     if (body !== undefined) {
       headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
     }
-    const response = await fetch(path, init);
-    let data = null;
-    try { data = await response.json(); } catch (e) { data = null; }
-    if (!response.ok) {
-      const message = data && data.error ? data.error : response.statusText;
-      const err = new Error(response.status + ": " + message);
-      err.status = response.status;
-      throw err;
+    try {
+      const response = await fetch(path, init);
+      let data = null;
+      try { data = await response.json(); } catch (e) { data = null; }
+      if (!response.ok) {
+        const message = data && data.error ? data.error : response.statusText;
+        const err = new Error(response.status + ": " + message);
+        err.status = response.status;
+        throw err;
+      }
+      return data;
+    } catch (e) {
+      if (e.name === "AbortError") throw new Error("no answer within " + REQUEST_TIMEOUT_MS / 1000 + " s");
+      throw e;
+    } finally {
+      clearTimeout(timer);
     }
-    return data;
   }
 
-  function fmt(n) {
+  // The form logs and /metrics use for a boot id: 8 lower-case hex digits.
+  function bootHex(n) { return (n >>> 0).toString(16).padStart(8, "0"); }
+
+  function fmt(key, n) {
+    if (key === "boot_id" && typeof n === "number") return bootHex(n);
     if (typeof n !== "number") return n === null || n === undefined ? "—" : String(n);
     return Number.isInteger(n) ? n.toLocaleString() : n.toFixed(3);
   }
 
-  function fillTable(table, obj) {
+  function fillTable(table, obj, skip) {
     table.replaceChildren();
     if (!obj) return;
     for (const [key, value] of Object.entries(obj)) {
       if (value !== null && typeof value === "object") continue;
+      if (skip && skip.includes(key)) continue;
       const row = table.insertRow();
       row.insertCell().textContent = key.replace(/_/g, " ");
-      row.insertCell().textContent = fmt(value);
+      row.insertCell().textContent = fmt(key, value);
     }
   }
 
@@ -53,23 +72,89 @@
     banner.textContent = text || "";
   }
 
+  // "random, probability 0.25", "intermittent, count 3", "none"; null when not reported.
+  function describeFault(fault) {
+    if (!fault || typeof fault.mode !== "string") return null;
+    if (fault.mode === "random") return "random, probability " + fault.probability;
+    if (fault.mode === "intermittent" || fault.mode === "deterministic") {
+      return fault.mode + ", count " + fault.count;
+    }
+    return fault.mode;
+  }
+
+  function renderFault(device) {
+    const fault = device ? device.fault : null;
+    const text = describeFault(fault);
+    const armed = text !== null && fault.mode !== "none";
+    $("fault-armed").textContent = text === null ? "—" : text;
+    $("fault-chip").hidden = !armed;
+    $("fault-chip").textContent = armed ? "fault armed: " + text : "";
+    $("banner-fault").hidden = !armed;
+    $("banner-fault").textContent = armed
+      ? "The armed fault (" + text + ") stays armed after Reset: inject “none” to clear it."
+      : "";
+  }
+
+  function renderLink(link) {
+    $("link").textContent = "link: " + (link.connected ? "connected" : "DISCONNECTED");
+    const error = typeof link.last_error === "string" && link.last_error ? link.last_error : "";
+    $("link-error").hidden = !error;
+    $("link-error").textContent = error ? "last link error: " + error : "";
+  }
+
+  function renderSample(s) {
+    const sample = s.latest_sample;
+    $("value").textContent = sample ? sample.value.toFixed(2) : "—";
+    $("unit").textContent = sample ? sample.unit : "";
+    $("seq").textContent = sample ? sample.seq : "—";
+    // The gateway's own clock (`ts` of the snapshot) when it sends one: no browser clock skew.
+    const now = typeof s.ts === "number" ? s.ts : Date.now() / 1000;
+    sampleAge = sample ? { ageS: Math.max(0, now - sample.ts), at: performance.now() } : null;
+  }
+
   function renderStatus(s) {
+    document.body.classList.remove("stale");
     const state = $("state");
     state.textContent = s.state;
     state.className = "badge badge-" + s.state;
     document.body.dataset.state = s.state;
     $("banner-safestate").hidden = s.state !== "SafeState";
-    const sample = s.latest_sample;
-    $("value").textContent = sample ? sample.value.toFixed(2) : "—";
-    $("unit").textContent = sample ? sample.unit : "";
-    $("seq").textContent = sample ? sample.seq : "—";
-    $("age").textContent = sample ? Math.max(0, Date.now() / 1000 - sample.ts).toFixed(1) + " s" : "—";
+    renderSample(s);
     const link = s.link || {};
-    $("link").textContent = "link: " + (link.connected ? "connected" : "DISCONNECTED");
+    renderLink(link);
+    renderFault(s.device);
+    $("boot").textContent = s.device && typeof s.device.boot_id === "number" ? bootHex(s.device.boot_id) : "—";
     fillTable($("metrics"), s.metrics);
-    fillTable($("linkinfo"), link);
+    fillTable($("linkinfo"), link, ["last_error"]);
     fillTable($("device"), s.device);
-    $("updated").textContent = "updated " + new Date().toLocaleTimeString();
+    lastOkAt = performance.now();
+    failingSince = null;
+    tick();
+  }
+
+  // Everything shown is now of unknown age: grey it out, say why, and keep counting the age.
+  function renderStale(reason) {
+    document.body.classList.add("stale");
+    document.body.dataset.state = "unknown";
+    const state = $("state");
+    state.textContent = reason;
+    state.className = "badge badge-stale";
+    $("link").textContent = "link: unknown";
+    if (failingSince === null) failingSince = new Date();
+    tick();
+  }
+
+  function tick() {
+    $("age").textContent = sampleAge
+      ? (sampleAge.ageS + (performance.now() - sampleAge.at) / 1000).toFixed(1) + " s"
+      : "—";
+    if (lastOkAt === null) {
+      $("updated").textContent = "";
+    } else if (document.body.classList.contains("stale")) {
+      $("updated").textContent = "no answer for " + ((performance.now() - lastOkAt) / 1000).toFixed(0) + " s";
+    } else {
+      $("updated").textContent = "updated " + new Date().toLocaleTimeString();
+    }
   }
 
   async function pollStatus() {
@@ -77,9 +162,11 @@
       renderStatus(await api("GET", "/status"));
       showError("");
     } catch (e) {
-      showError(e.status === 401 || e.status === 403
+      const denied = e.status === 401 || e.status === 403;
+      renderStale(denied ? "no access" : "gateway unreachable");
+      showError(denied
         ? "Reading needs a token here: enter a viewer or operator token below."
-        : "Gateway unreachable or failing: " + e.message);
+        : "Gateway unreachable or failing since " + failingSince.toLocaleTimeString() + ": " + e.message);
     } finally {
       setTimeout(pollStatus, STATUS_EVERY_MS);
     }
@@ -88,13 +175,14 @@
   function ensurePlot() {
     if (plot || typeof uPlot === "undefined") return plot;
     const el = $("chart");
+    const width = () => Math.max(200, el.clientWidth);
     plot = new uPlot({
-      width: Math.max(300, el.clientWidth),
+      width: width(),
       height: 260,
       series: [{}, { label: "value", stroke: "#0969da", width: 1.5 }],
       axes: [{}, {}],
     }, [[], []], el);
-    window.addEventListener("resize", () => plot.setSize({ width: Math.max(300, el.clientWidth), height: 260 }));
+    window.addEventListener("resize", () => plot.setSize({ width: width(), height: 260 }));
     return plot;
   }
 
@@ -132,6 +220,25 @@
     $("token-state").textContent = token() ? "token set for this tab" : "no token";
   }
 
+  // Only the input the chosen mode uses is enabled and sent (see POST /fault in the API).
+  function faultInputs() {
+    const mode = $("fault-mode").value;
+    const counted = mode === "intermittent" || mode === "deterministic";
+    $("fault-probability").disabled = mode !== "random";
+    $("fault-count").disabled = !counted;
+    $("fault-count").min = mode === "deterministic" ? "0" : "1";
+  }
+
+  function faultBody() {
+    const mode = $("fault-mode").value;
+    const body = { mode: mode };
+    if (mode === "random") body.probability = Number($("fault-probability").value);
+    if (mode === "intermittent" || mode === "deterministic") {
+      body.count = Math.trunc(Number($("fault-count").value));
+    }
+    return body;
+  }
+
   function wire() {
     $("token-form").addEventListener("submit", (ev) => {
       ev.preventDefault();
@@ -144,18 +251,16 @@
     $("btn-start").addEventListener("click", () => command("Start", "/start"));
     $("btn-stop").addEventListener("click", () => command("Stop", "/stop"));
     $("btn-reset").addEventListener("click", () => command("Reset", "/reset"));
+    $("fault-mode").addEventListener("change", faultInputs);
     $("fault-form").addEventListener("submit", (ev) => {
       ev.preventDefault();
-      command("Fault", "/fault", {
-        mode: $("fault-mode").value,
-        probability: Number($("fault-probability").value),
-        count: Math.trunc(Number($("fault-count").value)),
-      });
+      command("Fault", "/fault", faultBody());
     });
     $("period-form").addEventListener("submit", (ev) => {
       ev.preventDefault();
       command("Period", "/period", { period_ms: Math.trunc(Number($("period").value)) });
     });
+    faultInputs();
     showTokenState();
   }
 
@@ -163,5 +268,6 @@
     wire();
     pollStatus();
     pollChart();
+    setInterval(tick, TICK_MS);
   });
 })();
