@@ -56,7 +56,7 @@ def test_a_bad_config_file_is_refused_naming_key_value_and_expectation(
     config.write_text("[gateway]\nqueue_capacity = abc\n")
     assert main(["run", "--config", str(config), "--no-http"]) == 1
     err = capsys.readouterr().err
-    assert "[gateway] queue_capacity = 'abc': expected a positive integer" in err
+    assert "[gateway] queue_capacity = 'abc': expected an integer 1..100000" in err
 
 
 @pytest.mark.parametrize(
