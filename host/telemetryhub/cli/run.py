@@ -27,7 +27,7 @@ from telemetryhub.core.gateway import CoreSettings, GatewayCore
 from telemetryhub.core.status import summary_lines
 from telemetryhub.device.link import BoardLink
 from telemetryhub.device.simulator import SimulatedBoard
-from telemetryhub.errors import ConfigError
+from telemetryhub.errors import ConfigError, TelemetryHubError
 from telemetryhub.store.sqlite import SqliteStore
 from telemetryhub.transport.base import Transport
 from telemetryhub.transport.discovery import resolve_port
@@ -91,6 +91,11 @@ def transport_factory(settings: Settings) -> Iterator[Callable[[], Transport]]:
         yield open_port
 
 
+def board_link(settings: Settings, factory: Callable[[], Transport]) -> BoardLink:
+    """The link to the configured board, retrying at most every [device] reconnect_max_s."""
+    return BoardLink(factory, backoff_max_s=settings.device.reconnect_max_s)
+
+
 class Gateway:
     """A running gateway: core, store, API server and the signal-driven main loop."""
 
@@ -110,7 +115,7 @@ class Gateway:
             factory = stack.enter_context(transport_factory(self.settings))
             store = self._store = SqliteStore.in_data_dir(data_dir)
             stack.callback(store.close)
-            link = BoardLink(factory)
+            link = board_link(self.settings, factory)
             core = GatewayCore(
                 link, store, core_settings(self.settings), build_uplinks(self.settings, store)
             )
@@ -173,6 +178,13 @@ class Gateway:
             _log.error("reload refused, keeping the running configuration: %s", exc)
             return
         changes = diff_settings(self.settings, new)
+        uplinks = None
+        if self._store and any(c.section in {"mqtt", "uplink_http", "store"} for c in changes):
+            try:  # built before anything is applied, so a refusal leaves all as it was
+                uplinks = build_uplinks(new, self._store)
+            except (TelemetryHubError, OSError, ValueError) as exc:
+                _log.error("reload refused, keeping the running configuration: %s", exc)
+                return
         for change in needs_restart(changes):
             _log.warning("reload: [%s] %s changed but needs a restart", change.section, change.key)
         live = {(c.section, c.key) for c in changes if c.live}
@@ -182,8 +194,8 @@ class Gateway:
             core.set_period(new.device.period_ms)
         if live & {("validation", "min_value"), ("validation", "max_value")}:
             core.validator.set_limits(new.validation.min_value, new.validation.max_value)
-        if self._store and any(c.section in {"mqtt", "uplink_http", "store"} for c in changes):
-            core.replace_uplinks(build_uplinks(new, self._store))
+        if uplinks is not None:
+            core.replace_uplinks(uplinks)
         self.settings = new
         _log.info("reload: applied %d live change(s)", len(live))
 
