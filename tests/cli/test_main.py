@@ -318,3 +318,19 @@ def test_fault_and_period_arguments_become_the_request() -> None:
 )
 def test_each_kind_of_gateway_answer_has_its_exit_code(status: int, code: int) -> None:
     assert exit_code(ApiError(status, "x")) == code
+
+
+@pytest.mark.micropython
+def test_telemetryhub_emulate_runs_a_board_at_the_link_it_was_given(tmp_path: Path) -> None:
+    link = tmp_path / "ttyBOARD"
+    cmd = [sys.executable, "-m", "telemetryhub", "emulate", "--link", str(link)]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().strip() == str(link)
+            assert link.is_symlink()
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=10) == 0
+            assert not link.exists()
+        finally:
+            proc.kill()
