@@ -140,7 +140,7 @@ def test_concurrent_writers_and_readers(store: SqliteStore) -> None:
 def test_errors_are_wrapped_in_store_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    with pytest.raises(StoreError, match="cannot create the data directory .*sub"):
+    with pytest.raises(StoreError, match=r"cannot create the data directory .*sub"):
         SqliteStore(blocker / "sub" / "t.db")
     garbage = tmp_path / "garbage.db"
     garbage.write_bytes(b"this is not a database" * 100)
