@@ -33,6 +33,7 @@ database and the operator token file are created 0600, and a token file open to 
 others is warned about at every start.
 """
 
+
 def render() -> str:
     lines = [
         "# Configuration",
