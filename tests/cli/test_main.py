@@ -161,6 +161,19 @@ def test_sighup_reloads_live_settings_and_sigterm_shuts_down_gracefully(tmp_path
         config.write_text("[device]\nperiod_ms = zero\n")
         proc.send_signal(signal.SIGHUP)
         _wait_for_line(proc, "reload refused", lines)
+        missing_ca = tmp_path / "missing-ca.pem"
+        config.write_text(
+            f"[device]\nperiod_ms = 20\n[mqtt]\ntls = true\nca_certs = {missing_ca}\n"
+        )
+        proc.send_signal(signal.SIGHUP)
+        _wait_for_line(proc, f"[mqtt] ca_certs = '{missing_ca}': the file not found", lines)
+        assert "reload refused, keeping the running configuration" in lines[-1]
+        # the refusals changed nothing: the file of the last applied reload differs in nothing
+        config.write_text(
+            "[device]\nperiod_ms = 10\n[gateway]\nlog_level = DEBUG\nqueue_capacity = 50\n"
+        )
+        proc.send_signal(signal.SIGHUP)
+        _wait_for_line(proc, "reload: applied 0 live change(s)", lines)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)
     finally:
