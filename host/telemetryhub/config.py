@@ -29,6 +29,7 @@ from telemetryhub.config_kinds import (
     NON_NEGATIVE_NUMBER,
     NUMBER,
     PATH,
+    PERIOD_MS_MAX,
     POSITIVE_INT,
     QOS,
     REMOTE_PORT,
@@ -89,7 +90,7 @@ class DeviceSettings:
     """[device]: the board link."""
 
     period_ms: int = _key(
-        100, int_range(1, 60_000), "sample period asked of the board (its range)", live=True
+        100, int_range(1, PERIOD_MS_MAX), "sample period asked of the board (its range)", live=True
     )
     usb_serial: str = _key("", TEXT, "with device = auto: pick the port with this USB serial")
     baudrate: int = _key(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 # Bounds of the numeric kinds; the "expected" text of each key states them in the docs.
 MAX_RATE = 1e9
 MIN_SECONDS = 0.001
+PERIOD_MS_MAX = 60_000  # the firmware's longest sample period (firmware/config.py)
 MAX_WAIT_S = 3600.0  # longer waits than an hour help nobody; ~1e10 s overflows time_t
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from telemetryhub import __version__
+from telemetryhub.config_kinds import PERIOD_MS_MAX
 from telemetryhub.errors import ApiError, TelemetryHubError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -278,7 +279,7 @@ def _add_remote(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     fault.set_defaults(handler=_remote("fault"), check=check_fault)
 
     period = sub.add_parser("period", help="set the sampling period in milliseconds")
-    period.add_argument("period_ms", type=int_in(1, 60_000), help="1..60000 ms")
+    period.add_argument("period_ms", type=int_in(1, PERIOD_MS_MAX), help=f"1..{PERIOD_MS_MAX} ms")
     _add_remote_options(period)
     period.set_defaults(handler=_remote("period"))
 
