@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import configparser
 import io
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -69,12 +70,32 @@ endpoints = https://a.example/ingest, http://b.example
 @pytest.mark.parametrize(
     ("section", "key", "value", "expected"),
     [
-        ("gateway", "queue_capacity", "abc", "a positive integer"),
-        ("gateway", "pool_workers", "0", "a positive integer"),
+        ("gateway", "queue_capacity", "abc", "an integer 1..100000"),
+        ("gateway", "queue_capacity", "1000000", "an integer 1..100000"),
+        ("gateway", "pool_workers", "0", "an integer 1..64"),
+        ("gateway", "pool_workers", "100000", "an integer 1..64"),
+        ("gateway", "data_dir", "", "a directory path (not empty"),
+        ("device", "period_ms", "100000", "an integer 1..60000"),
+        ("device", "period_ms", "0", "an integer 1..60000"),
+        ("device", "baudrate", "10000000000", "an integer 1..12000000"),
+        ("device", "reconnect_max_s", "1e10", "a number of seconds 0.05..3600"),
+        ("http", "host", "", "a host name or address"),
+        ("http", "rate_limit_per_s", "1e-12", "0 (off) or requests/s 0.01.."),
+        ("mqtt", "keepalive_s", "999999999", "an integer 1..65535 (a 16-bit field in MQTT)"),
+        ("mqtt", "keepalive_s", "0", "an integer 1..65535"),
+        ("mqtt", "batch_size", "1000000000", "an integer 1..100000"),
+        ("mqtt", "host", "", "a host name or address"),
+        ("mqtt", "topic", "site/+/samples", "an MQTT topic without + or #"),
+        ("mqtt", "topic", "site/{board}/samples", "placeholders {gateway_id} and {device_id}"),
+        ("mqtt", "topic", "site/{device_id", "placeholders {gateway_id} and {device_id}"),
+        ("mqtt", "rate_limit_sps", "1e-12", "0 (off) or samples/s 1.."),
+        ("uplink_http", "batch_size", "1000000000", "an integer 1..100000"),
+        ("uplink_http", "timeout_s", "1e10", "a number of seconds > 0 and <= 3600"),
+        ("uplink_http", "retry_max_s", "0", "a number of seconds > 0 and <= 3600"),
         ("gateway", "log_level", "LOUD", "one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
         ("gateway", "log_format", "xml", "one of text, json"),
         ("gateway", "device", "", "sim, emulator, auto or a serial port name"),
-        ("device", "reconnect_max_s", "0", "a finite number > 0"),
+        ("device", "reconnect_max_s", "0", "a number of seconds 0.05..3600"),
         ("validation", "min_value", "nan", "a finite number"),
         ("http", "port", "70000", "a TCP port number 0-65535"),
         ("http", "reads_open", "maybe", "true or false"),
@@ -98,7 +119,7 @@ def test_bad_value_names_source_key_value_and_expectation(
 def test_the_briefs_example_message(tmp_path: Path) -> None:
     path = _ini(tmp_path, "[gateway]\nqueue_capacity = abc\n")
     with pytest.raises(
-        ConfigError, match=r"\[gateway\] queue_capacity = 'abc': expected a positive"
+        ConfigError, match=r"\[gateway\] queue_capacity = 'abc': expected an integer 1\.\.100000"
     ):
         load_settings(path, env={})
 
@@ -135,7 +156,7 @@ def test_environment_overrides_file_and_is_validated(tmp_path: Path) -> None:
     assert (s.gateway.queue_capacity, s.uplink_http.batch_size) == (70, 10)
     with pytest.raises(
         ConfigError,
-        match=r"^environment TELEMETRYHUB_GATEWAY_QUEUE_CAPACITY = 'x': expected a positive",
+        match=r"^environment TELEMETRYHUB_GATEWAY_QUEUE_CAPACITY = 'x': expected an integer",
     ):
         load_settings(env={"TELEMETRYHUB_GATEWAY_QUEUE_CAPACITY": "x"})
     with pytest.raises(ConfigError, match="environment TELEMETRYHUB_HTTP_PROT: unknown setting"):
@@ -217,3 +238,81 @@ def test_example_file_loads_back_to_the_defaults(tmp_path: Path) -> None:
     spec = key_specs()[0]
     assert spec.env_var == "TELEMETRYHUB_GATEWAY_DEVICE"
     assert all(s.doc and s.expected for s in key_specs())
+
+
+def test_the_bounds_themselves_are_accepted() -> None:
+    s = load_settings(
+        env={},
+        overrides={
+            "device.period_ms": 60_000,
+            "gateway.pool_workers": 64,
+            "mqtt.keepalive_s": 65535,
+            "mqtt.rate_limit_sps": 0,
+            "http.rate_limit_per_s": 0,
+            "device.reconnect_max_s": 3600,
+        },
+    )
+    assert (s.device.period_ms, s.gateway.pool_workers, s.mqtt.keepalive_s) == (60_000, 64, 65535)
+    assert (s.mqtt.rate_limit_sps, s.http.rate_limit_per_s) == (0.0, 0.0)
+    assert s.device.reconnect_max_s == 3600.0
+
+
+def test_an_empty_data_dir_from_any_source_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"^command line gateway\.data_dir = '': expected a dir"):
+        load_settings(env={}, overrides={"gateway.data_dir": ""})
+    with pytest.raises(ConfigError, match=r"TELEMETRYHUB_GATEWAY_DATA_DIR = ' ': expected a dir"):
+        load_settings(env={"TELEMETRYHUB_GATEWAY_DATA_DIR": " "})
+
+
+def test_a_config_path_that_is_a_directory_is_named_as_such(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"config file '.*' is a directory, not a file"):
+        load_settings(tmp_path, env={})
+
+
+def _pem(tmp_path: Path, name: str, *, encrypted: bool = False) -> tuple[Path, Path]:
+    """A self-signed certificate and its key (encrypted with a password if asked)."""
+    cert, key = tmp_path / f"{name}.crt", tmp_path / f"{name}.key"
+    protect = ["-passout", "pass:secret"] if encrypted else ["-nodes"]
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         *protect, "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=t"],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def _mqtt_tls(**keys: object) -> Settings:
+    return load_settings(
+        env={}, overrides={"mqtt.tls": True, **{f"mqtt.{k}": v for k, v in keys.items()}}
+    )
+
+
+def test_mqtt_tls_files_must_exist_and_be_pem(tmp_path: Path) -> None:
+    cert, key = _pem(tmp_path, "client")
+    assert _mqtt_tls(ca_certs=cert, certfile=cert, keyfile=key).mqtt.certfile == str(cert)
+    missing = tmp_path / "missing-ca.pem"
+    with pytest.raises(
+        ConfigError, match=r"^\[mqtt\] ca_certs = '.*missing-ca\.pem': the file not"
+    ):
+        _mqtt_tls(ca_certs=missing)
+    with pytest.raises(ConfigError, match=r"^\[mqtt\] certfile = '.*': the file not found"):
+        _mqtt_tls(certfile=tmp_path / "none.crt")
+    with pytest.raises(ConfigError, match=r"^\[mqtt\] keyfile = '.*': the file is a directory"):
+        _mqtt_tls(certfile=cert, keyfile=tmp_path)
+    with pytest.raises(ConfigError, match=r"^\[mqtt\] ca_certs = '.*client\.key': not a PEM CA"):
+        _mqtt_tls(ca_certs=key)
+    with pytest.raises(ConfigError, match=r"keyfile = '.*', certfile = '': expected the cert"):
+        _mqtt_tls(keyfile=key)
+
+
+def test_an_encrypted_mqtt_key_is_refused_instead_of_prompting(tmp_path: Path) -> None:
+    cert, key = _pem(tmp_path, "locked", encrypted=True)
+    with pytest.raises(ConfigError, match=r"expected a PEM certificate and its unencrypted key"):
+        _mqtt_tls(certfile=cert, keyfile=key)
+
+
+def test_mqtt_tls_files_without_tls_are_refused_not_ignored(tmp_path: Path) -> None:
+    cert, _ = _pem(tmp_path, "ca")
+    with pytest.raises(ConfigError, match=r"\[mqtt\] ca_certs = '.*' with tls = false: expected"):
+        load_settings(env={}, overrides={"mqtt.ca_certs": cert})

@@ -11,9 +11,26 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 _INTRO = """
 Precedence, lowest first: built-in defaults, the INI file (`telemetryhub run --config F`),
 environment variables `TELEMETRYHUB_<SECTION>_<KEY>`, then command-line flags. Every value
-is checked at start-up; a bad one stops the gateway with a message naming the key, the
-value and what was expected. `SIGHUP` re-reads the file: keys marked *live* apply at once,
-the others are reported as needing a restart.
+is checked at start-up; a bad one stops the gateway with one line naming the key, the
+value and what was expected (exit code 1). `SIGHUP` re-reads the file: keys marked *live*
+apply at once, the others are reported as needing a restart; a file that does not load is
+refused in one log line and the running configuration stays.
+
+Numeric keys are bounded to what the parts behind them can do: `period_ms` to the board's
+1..60000 ms, `keepalive_s` to MQTT's 16-bit field, `pool_workers` to 64 threads (SQLite takes
+one writer at a time, so more threads only cost memory), and every wait to an hour (a wait
+of ~10^10 s no longer fits the operating system's clock type). With `[mqtt] tls = true` the
+CA, certificate and key files are loaded at start and at each reload; an encrypted key is
+refused (it would prompt on a terminal), and TLS files set while `tls = false` are refused
+rather than ignored.
+
+Before it runs, `run` also refuses: an empty `data_dir`; a data directory it cannot write
+(a real write probe, so read-only mounts show too); a database file that is not SQLite,
+holds tables that are not ours (left untouched: no journal-mode switch, no schema), or fails
+`PRAGMA quick_check` (about 0.16 s per million stored samples); an HTTP address it cannot
+listen on; a config file it cannot read. A data directory it creates is mode 0700; the
+database and the operator token file are created 0600, and a token file open to group or
+others is warned about at every start.
 """
 
 

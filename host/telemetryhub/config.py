@@ -4,7 +4,7 @@ Precedence, lowest first: built-in defaults, the INI file, environment variables
 `TELEMETRYHUB_<SECTION>_<KEY>` (e.g. TELEMETRYHUB_GATEWAY_QUEUE_CAPACITY), then command-line
 overrides given as {"section.key": value}. Every value from every source is checked the same
 way; a bad one raises ConfigError naming where it came from, the key, the value and what was
-expected, e.g. "config.ini [gateway] queue_capacity = 'abc': expected a positive integer".
+expected, e.g. "config.ini [gateway] queue_capacity = 'abc': expected an integer 1..100000".
 """
 
 from __future__ import annotations
@@ -13,11 +13,38 @@ import configparser
 import dataclasses
 import os
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from telemetryhub.config_checks import check_consistent, unreadable
+from telemetryhub.config_kinds import (
+    BOOL,
+    DATA_DIR,
+    DEVICE,
+    HOST,
+    MAX_WAIT_S,
+    NON_NEGATIVE_INT,
+    NON_NEGATIVE_NUMBER,
+    NUMBER,
+    PATH,
+    PERIOD_MS_MAX,
+    POSITIVE_INT,
+    QOS,
+    REMOTE_PORT,
+    REQUEST_RATE,
+    SAMPLE_RATE,
+    TCP_PORT,
+    TEXT,
+    TOPIC,
+    URL_LIST,
+    Kind,
+    choice,
+    float_in,
+    int_range,
+    seconds_up_to,
+)
 from telemetryhub.errors import ConfigError
 
 ENV_PREFIX = "TELEMETRYHUB_"
@@ -26,94 +53,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 V = TypeVar("V")
 
 
-@dataclass(frozen=True, slots=True)
-class _Kind:
-    """How one key's text becomes a value: `parse` raises ValueError; `expected` says what fits."""
-
-    parse: Callable[[str], object]
-    expected: str
-
-
-def _int_at_least(minimum: int, maximum: int | None = None) -> Callable[[str], object]:
-    def parse(text: str) -> int:
-        value = int(text.strip())
-        if value < minimum or (maximum is not None and value > maximum):
-            raise ValueError(text)
-        return value
-
-    return parse
-
-
-def _float_at_least(minimum: float | None) -> Callable[[str], object]:
-    def parse(text: str) -> float:
-        value = float(text.strip())
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError(text)
-        if minimum is not None and value < minimum:
-            raise ValueError(text)
-        return value
-
-    return parse
-
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
-def _parse_bool(text: str) -> bool:
-    word = text.strip().lower()
-    if word in _TRUE | _FALSE:
-        return word in _TRUE
-    raise ValueError(text)
-
-
-def _choice(*choices: str, upper: bool = False) -> _Kind:
-    def parse(text: str) -> str:
-        word = text.strip().upper() if upper else text.strip().lower()
-        if word not in choices:
-            raise ValueError(text)
-        return word
-
-    return _Kind(parse, f"one of {', '.join(choices)}")
-
-
-def _parse_device(text: str) -> str:
-    word = text.strip()
-    if not word or any(c.isspace() for c in word):
-        raise ValueError(text)
-    return word
-
-
-def _parse_urls(text: str) -> tuple[str, ...]:
-    urls = tuple(part.strip() for part in text.split(",") if part.strip())
-    if not all(url.startswith(("http://", "https://")) for url in urls):
-        raise ValueError(text)
-    return urls
-
-
-def _parse_qos(text: str) -> int:
-    value = int(text.strip())
-    if value not in (0, 1, 2):
-        raise ValueError(text)
-    return value
-
-
-POSITIVE_INT = _Kind(_int_at_least(1), "a positive integer")
-NON_NEGATIVE_INT = _Kind(_int_at_least(0), "an integer >= 0")
-TCP_PORT = _Kind(_int_at_least(0, 65535), "a TCP port number 0-65535 (0 = any free port)")
-REMOTE_PORT = _Kind(_int_at_least(1, 65535), "a TCP port number 1-65535")
-NUMBER = _Kind(_float_at_least(None), "a finite number")
-NON_NEGATIVE_NUMBER = _Kind(_float_at_least(0.0), "a finite number >= 0")
-POSITIVE_NUMBER = _Kind(_float_at_least(1e-9), "a finite number > 0")
-BOOL = _Kind(_parse_bool, "true or false (also yes/no, on/off, 1/0)")
-TEXT = _Kind(str.strip, "text")
-PATH = _Kind(lambda text: os.path.expanduser(text.strip()), "a path")
-DEVICE = _Kind(_parse_device, "sim, emulator, auto or a serial port name such as /dev/ttyACM0")
-URL_LIST = _Kind(_parse_urls, "a comma-separated list of http:// or https:// URLs")
-QOS = _Kind(_parse_qos, "an MQTT QoS level: 0, 1 or 2")
-
-
-def _key(default: V, kind: _Kind, doc: str, *, live: bool = False) -> V:
+def _key(default: V, kind: Kind, doc: str, *, live: bool = False) -> V:
     """One row of the settings table: default, parser, doc string, whether it applies live."""
     meta = {"kind": kind, "doc": doc, "live": live}
     return field(default=default, metadata=meta)
@@ -124,11 +64,23 @@ class GatewaySettings:
     """[gateway]: what to connect to, where to store, and the engine's size."""
 
     device: str = _key("sim", DEVICE, "which board to read (sim: built-in simulator)")
-    data_dir: str = _key("telemetryhub-data", PATH, "directory holding the SQLite database")
-    queue_capacity: int = _key(1000, POSITIVE_INT, "read chunks the core queue holds")
-    pool_workers: int = _key(4, POSITIVE_INT, "worker threads for storage and uplinks")
-    log_level: str = _key("INFO", _choice(*LOG_LEVELS, upper=True), "log level", live=True)
-    log_format: str = _key("text", _choice("text", "json"), "text or json (one object a line)")
+    data_dir: str = _key(
+        "telemetryhub-data", DATA_DIR, "directory holding the database and the operator token"
+    )
+    queue_capacity: int = _key(
+        1000,
+        int_range(1, 100_000),
+        "read chunks the core queue holds (each up to a few hundred samples: the cap bounds "
+        "the memory a stalled store can fill)",
+    )
+    pool_workers: int = _key(
+        4,
+        int_range(1, 64),
+        "worker threads for storage and uplinks (SQLite takes one writer at a time, so more "
+        "threads only cost memory; 64 bounds the thread count)",
+    )
+    log_level: str = _key("INFO", choice(*LOG_LEVELS, upper=True), "log level", live=True)
+    log_format: str = _key("text", choice("text", "json"), "text or json (one object a line)")
     gateway_id: str = _key("", TEXT, "this gateway's name in uplinks (empty: the host name)")
     autostart: bool = _key(True, BOOL, "start measuring when a board connects in Idle")
 
@@ -137,10 +89,21 @@ class GatewaySettings:
 class DeviceSettings:
     """[device]: the board link."""
 
-    period_ms: int = _key(100, POSITIVE_INT, "sample period asked of the board", live=True)
+    period_ms: int = _key(
+        100, int_range(1, PERIOD_MS_MAX), "sample period asked of the board (its range)", live=True
+    )
     usb_serial: str = _key("", TEXT, "with device = auto: pick the port with this USB serial")
-    baudrate: int = _key(115200, POSITIVE_INT, "serial speed (ignored by USB-CDC boards)")
-    reconnect_max_s: float = _key(5.0, POSITIVE_NUMBER, "longest wait between reconnects")
+    baudrate: int = _key(
+        115200,
+        int_range(1, 12_000_000),
+        "serial speed (ignored by USB-CDC boards; 12 Mbaud is the fastest USB-serial bridge)",
+    )
+    reconnect_max_s: float = _key(
+        1.0,
+        Kind(float_in(0.05, MAX_WAIT_S), f"a number of seconds 0.05..{MAX_WAIT_S:g}"),
+        "longest wait between attempts to reach the board (the first is after 0.05 s, then "
+        "doubling)",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,12 +118,12 @@ class ValidationSettings:
 class HttpSettings:
     """[http]: the REST API and dashboard."""
 
-    host: str = _key("127.0.0.1", TEXT, "address to listen on")
+    host: str = _key("127.0.0.1", HOST, "address to listen on")
     port: int = _key(8080, TCP_PORT, "port to listen on")
     operator_token: str = _key("", TEXT, "command token (empty: one is made and kept in data_dir)")
     viewer_token: str = _key("", TEXT, "bearer token for reads when reads_open is false")
     reads_open: bool = _key(True, BOOL, "serve reads without a token")
-    rate_limit_per_s: float = _key(50.0, NON_NEGATIVE_NUMBER, "requests/s per client (0: off)")
+    rate_limit_per_s: float = _key(50.0, REQUEST_RATE, "requests/s per client (0: off)")
     rate_burst: int = _key(100, POSITIVE_INT, "requests a client may burst above the rate")
     tls_cert: str = _key("", PATH, "PEM certificate file (with tls_key: serve HTTPS)")
     tls_key: str = _key("", PATH, "PEM private key file, unencrypted (with tls_cert)")
@@ -172,13 +135,13 @@ class MqttSettings:
     """[mqtt]: the MQTT uplink."""
 
     enabled: bool = _key(False, BOOL, "publish stored samples to a broker", live=True)
-    host: str = _key("127.0.0.1", TEXT, "broker host", live=True)
+    host: str = _key("127.0.0.1", HOST, "broker host", live=True)
     port: int = _key(1883, REMOTE_PORT, "broker port", live=True)
     topic: str = _key(
-        "telemetryhub/{gateway_id}/{device_id}/samples", TEXT, "topic template", live=True
+        "telemetryhub/{gateway_id}/{device_id}/samples", TOPIC, "topic template", live=True
     )
     rate_limit_sps: float = _key(
-        5000.0, NON_NEGATIVE_NUMBER, "samples/s ceiling replaying a backlog (0: off)", live=True
+        5000.0, SAMPLE_RATE, "samples/s ceiling replaying a backlog (0: off)", live=True
     )
     username: str = _key("", TEXT, "broker user (empty: anonymous)", live=True)
     password: str = _key("", TEXT, "broker password", live=True)
@@ -190,8 +153,10 @@ class MqttSettings:
     keyfile: str = _key("", PATH, "PEM key of certfile (empty: inside certfile)", live=True)
     qos: int = _key(1, QOS, "publish QoS", live=True)
     client_id: str = _key("", TEXT, "client id (empty: derived from the host name)", live=True)
-    keepalive_s: int = _key(30, POSITIVE_INT, "MQTT keepalive", live=True)
-    batch_size: int = _key(256, POSITIVE_INT, "samples per published message", live=True)
+    keepalive_s: int = _key(
+        30, int_range(1, 65535, " (a 16-bit field in MQTT)"), "MQTT keepalive", live=True
+    )
+    batch_size: int = _key(256, int_range(1, 100_000), "samples per published message", live=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,10 +165,14 @@ class UplinkHttpSettings:
 
     enabled: bool = _key(False, BOOL, "POST stored samples to endpoints", live=True)
     endpoints: tuple[str, ...] = _key((), URL_LIST, "endpoints, tried in order", live=True)
-    batch_size: int = _key(256, POSITIVE_INT, "samples per POST", live=True)
-    timeout_s: float = _key(5.0, POSITIVE_NUMBER, "per-request timeout", live=True)
+    batch_size: int = _key(
+        256, int_range(1, 100_000), "samples per POST (read from the store at once)", live=True
+    )
+    timeout_s: float = _key(5.0, seconds_up_to(MAX_WAIT_S), "per-request timeout", live=True)
     token: str = _key("", TEXT, "bearer token sent to the endpoints", live=True)
-    retry_max_s: float = _key(30.0, POSITIVE_NUMBER, "longest backoff between retries", live=True)
+    retry_max_s: float = _key(
+        30.0, seconds_up_to(MAX_WAIT_S), "longest backoff between retries", live=True
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,8 +230,8 @@ _SECTION_TYPES: dict[str, type] = {
 }
 
 
-def _table() -> dict[tuple[str, str], tuple[KeySpec, _Kind]]:
-    table: dict[tuple[str, str], tuple[KeySpec, _Kind]] = {}
+def _table() -> dict[tuple[str, str], tuple[KeySpec, Kind]]:
+    table: dict[tuple[str, str], tuple[KeySpec, Kind]] = {}
     for section, section_cls in _SECTION_TYPES.items():
         for f in dataclasses.fields(section_cls):
             meta = f.metadata
@@ -347,8 +316,9 @@ def render_example() -> str:
 
 
 def _read_file(path: Path) -> dict[tuple[str, str], tuple[str, str]]:
-    if not path.is_file():
-        raise ConfigError(f"config file '{path}' not found (expected an INI file)")
+    problem = unreadable(path)
+    if problem is not None:
+        raise ConfigError(f"config file '{path}' {problem} (expected an INI file)")
     parser = configparser.ConfigParser(
         interpolation=None, default_section="\x00no default section", strict=True
     )
@@ -357,6 +327,8 @@ def _read_file(path: Path) -> dict[tuple[str, str], tuple[str, str]]:
             parser.read_file(stream)
     except (configparser.Error, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path} is not a valid INI file: {exc}") from exc
+    except OSError as exc:  # a read error after a successful open (EIO, a vanished mount)
+        raise ConfigError(f"config file '{path}' cannot be read: {exc}") from exc
     raw: dict[tuple[str, str], tuple[str, str]] = {}
     for section in parser.sections():
         if section not in _SECTIONS:
@@ -408,7 +380,7 @@ def _build(raw: Mapping[tuple[str, str], tuple[str, str]]) -> Settings:
         values[section][key] = _parse(_SPECS[(section, key)], text, where)
     sections = {name: cls(**values[name]) for name, cls in _SECTION_TYPES.items()}
     settings = Settings(**sections)
-    _check_consistent(settings)
+    check_consistent(settings)
     return settings
 
 
@@ -419,27 +391,6 @@ def _parse(spec: KeySpec, text: str, where: str) -> object:
     except ValueError:
         label = where or f"[{spec.section}] {spec.key}"
         raise ConfigError(f"{label} = {text!r}: expected {kind.expected}") from None
-
-
-def _check_consistent(settings: Settings) -> None:
-    """Rules that tie two keys together."""
-    v = settings.validation
-    if v.min_value > v.max_value:
-        raise ConfigError(
-            f"[validation] min_value = {v.min_value!r}, max_value = {v.max_value!r}: "
-            "expected min_value <= max_value"
-        )
-    h = settings.http
-    if bool(h.tls_cert) != bool(h.tls_key):
-        raise ConfigError(
-            f"[http] tls_cert = {h.tls_cert!r}, tls_key = {h.tls_key!r}: "
-            "expected both set (HTTPS) or both empty (HTTP)"
-        )
-    u = settings.uplink_http
-    if u.enabled and not u.endpoints:
-        raise ConfigError(
-            "[uplink_http] enabled = True, endpoints = '': expected at least one endpoint URL"
-        )
 
 
 def _to_text(value: object) -> str:

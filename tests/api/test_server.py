@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import socket
 import ssl
@@ -18,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from telemetryhub.api import TlsSettings
 from telemetryhub.api.client import GatewayClient
 from telemetryhub.api.server import ApiServer
-from telemetryhub.cli import remote
+from telemetryhub.cli.main import main
 from telemetryhub.errors import ApiError
 from tests.api.conftest import OPERATOR, bearer, raw_post
 
@@ -139,24 +138,25 @@ def test_client_raises_api_error_with_status(server: ApiServer) -> None:
     assert client.reset() == {"ok": True}
 
 
-def _args(url: str, token: str | None = None, **extra: object) -> argparse.Namespace:
-    return argparse.Namespace(url=url, token=token, json=False, **extra)
-
-
-def test_remote_commands(server: ApiServer, capsys: pytest.CaptureFixture[str]) -> None:
-    assert remote.do_status(_args(server.url)) == 0
+def test_remote_commands(
+    server: ApiServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Through the CLI's entry point, which turns each answer into its exit code (cli/main.py).
+    monkeypatch.delenv("TELEMETRYHUB_TOKEN", raising=False)
+    url, op = ["--url", server.url], ["--url", server.url, "--token", OPERATOR]
+    assert main(["status", *url]) == 0
     assert "state:   Idle" in capsys.readouterr().out
-    assert remote.do_start(_args(server.url)) == 1
+    assert main(["start", *url]) == 4  # 401
     err = capsys.readouterr().err
     assert "401" in err
     assert "TELEMETRYHUB_TOKEN" in err
-    assert remote.do_start(_args(server.url, OPERATOR)) == 0
-    assert remote.do_fault(_args(server.url, OPERATOR, mode="deterministic", amount="3")) == 0
-    assert remote.do_fault(_args(server.url, OPERATOR, mode="random", amount="x")) == 2
+    assert main(["start", *op]) == 0
+    assert main(["fault", "deterministic", "3", *op]) == 0
+    with pytest.raises(SystemExit) as usage:
+        main(["fault", "random", "x", *op])
+    assert usage.value.code == 2
     capsys.readouterr()
-    raw = _args(server.url)
-    raw.json = True
-    assert remote.do_status(raw) == 0
+    assert main(["status", "--json", *url]) == 0
     assert json.loads(capsys.readouterr().out)["state"] in {"Measuring", "SafeState"}
 
 

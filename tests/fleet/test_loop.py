@@ -175,7 +175,7 @@ def test_unplug_reconnects_quickly_and_resends_every_unacked_sample(
 
 def test_a_lost_frame_is_resent_because_acks_stop_at_the_hole(make_harness: MakeHarness) -> None:
     """Issue 8 point 8: ack the highest contiguous seq, so the board keeps and resends a hole."""
-    board = fast_board(samples_per_read=16, ring_capacity=60_000)  # the hole stays in the ring
+    board = SimulatedBoard(period_ms=1, ring_capacity=60_000)  # the hole stays in its ring
     h = make_harness(lambda: board, hole_repair_s=0.1)
     h.wait_connected()
     h.loop.command(None, "start")

@@ -26,7 +26,7 @@ from telemetryhub.config import (
 from telemetryhub.core.gateway import CoreSettings, GatewayCore
 from telemetryhub.core.status import summary_lines
 from telemetryhub.device.simulator import SimulatedBoard
-from telemetryhub.errors import ConfigError
+from telemetryhub.errors import ConfigError, TelemetryHubError
 from telemetryhub.fleet.loop import LoopSettings
 from telemetryhub.fleet.port import PortSettings
 from telemetryhub.store.sqlite import SqliteStore
@@ -178,6 +178,13 @@ class Gateway:
             _log.error("reload refused, keeping the running configuration: %s", exc)
             return
         changes = diff_settings(self.settings, new)
+        uplinks = None
+        if self._store and any(c.section in {"mqtt", "uplink_http", "store"} for c in changes):
+            try:  # built before anything is applied, so a refusal leaves all as it was
+                uplinks = build_uplinks(new, self._store)
+            except (TelemetryHubError, OSError, ValueError) as exc:
+                _log.error("reload refused, keeping the running configuration: %s", exc)
+                return
         for change in needs_restart(changes):
             _log.warning("reload: [%s] %s changed but needs a restart", change.section, change.key)
         live = {(c.section, c.key) for c in changes if c.live}
@@ -187,8 +194,8 @@ class Gateway:
             core.set_period(new.device.period_ms)
         if live & {("validation", "min_value"), ("validation", "max_value")}:
             core.validator.set_limits(new.validation.min_value, new.validation.max_value)
-        if self._store and any(c.section in {"mqtt", "uplink_http", "store"} for c in changes):
-            core.replace_uplinks(build_uplinks(new, self._store))
+        if uplinks is not None:
+            core.replace_uplinks(uplinks)
         self.settings = new
         _log.info("reload: applied %d live change(s)", len(live))
 

@@ -11,33 +11,50 @@ from types import FrameType
 
 from telemetryhub.emulator.board import DEFAULT_FIRMWARE_DIR, BoardEmulator
 
+DESCRIPTION = "Run the firmware on the MicroPython unix port behind a serial-like pty."
 
-def build_parser() -> argparse.ArgumentParser:
-    """Arguments of the emulate command."""
-    parser = argparse.ArgumentParser(
-        prog="telemetryhub emulate",
-        description="Run the firmware on the MicroPython unix port behind a serial-like pty.",
-    )
+
+def _directory(text: str) -> Path:
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a directory")
+    return path
+
+
+def _link_path(text: str) -> Path:
+    path = Path(text)
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r}: its directory {path.parent} does not exist")
+    return path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The emulate options, on the CLI's subparser or on this module's own parser."""
     parser.add_argument(
         "--flash-dir",
-        type=Path,
+        type=_directory,
         help="folder used as the board's flash, in place (default: a temp copy of the firmware)",
     )
     parser.add_argument(
         "--firmware-dir",
-        type=Path,
+        type=_directory,
         default=DEFAULT_FIRMWARE_DIR,
         help="firmware copied into the temp flash when --flash-dir is not given",
     )
     parser.add_argument(
-        "--link", type=Path, help="stable symlink path for the port (default: in a temp dir)"
+        "--link", type=_link_path, help="stable symlink path for the port (default: in a temp dir)"
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Arguments of `python -m telemetryhub.emulator`."""
+    parser = argparse.ArgumentParser(prog="telemetryhub emulate", description=DESCRIPTION)
+    add_arguments(parser)
     return parser
 
 
-def run_emulator(argv: list[str]) -> int:
+def run(args: argparse.Namespace) -> int:
     """Print the port path (first line, flushed), then run until SIGINT or SIGTERM."""
-    args = build_parser().parse_args(argv)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -57,6 +74,11 @@ def run_emulator(argv: list[str]) -> int:
     return 0
 
 
+def run_emulator(argv: list[str]) -> int:
+    """Parse `argv` as the emulate options, then run."""
+    return run(build_parser().parse_args(argv))
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point for `python -m telemetryhub.emulator` and the CLI's emulate command."""
+    """Entry point for `python -m telemetryhub.emulator`."""
     return run_emulator(sys.argv[1:] if argv is None else argv)

@@ -14,6 +14,7 @@ from typing import Any
 
 from telemetryhub.errors import StoreError
 from telemetryhub.models import Sample
+from telemetryhub.store import startup
 
 DB_FILENAME = "telemetry.db"
 BUSY_TIMEOUT_MS = 10_000
@@ -64,20 +65,34 @@ class SqliteStore:
     """
 
     def __init__(self, path: str | Path) -> None:
+        """Open the store at `path`, created 0600 if absent, after the checks of store.startup."""
         self._path = Path(path)
         self._write_lock = threading.Lock()
         self._readers_lock = threading.Lock()
         self._readers: list[sqlite3.Connection] = []
         self._local = threading.local()
         self._closed = False
+        startup.prepare_data_dir(self._path.parent)
         with self._guard("open"):
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            self._writer = self._connect()
-            self._writer.executescript(_SCHEMA)
+            startup.create_private(self._path)
+            self._writer = self._open_checked()
+
+    def _open_checked(self) -> sqlite3.Connection:
+        """The writer connection, after the start-up checks (nothing is written before them)."""
+        conn = sqlite3.connect(self._path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+        try:
+            startup.check_readable_store(conn, self._path, _SCHEMA)
+            self._configure(conn)
+            conn.executescript(_SCHEMA)
+            startup.probe_write(conn, self._path)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     @classmethod
     def in_data_dir(cls, data_dir: str | Path) -> SqliteStore:
-        """The store at `<data_dir>/telemetry.db`, creating the directory if needed."""
+        """The store at `<data_dir>/telemetry.db`, creating the directory (0700) if needed."""
         return cls(Path(data_dir) / DB_FILENAME)
 
     @property
@@ -219,9 +234,13 @@ class SqliteStore:
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+        self._configure(conn)
+        return conn
+
+    @staticmethod
+    def _configure(conn: sqlite3.Connection) -> None:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        return conn
 
     def _open_writer(self) -> sqlite3.Connection:
         if self._closed:
