@@ -17,6 +17,7 @@ from telemetryhub.errors import (
     DeviceNotConnectedError,
     IncompatibleProtocolError,
     InvalidStateError,
+    ProtocolError,
     TransportError,
 )
 from telemetryhub.models import DeviceState
@@ -84,8 +85,10 @@ def test_commands_raise_the_documented_errors(start_poller: StartPoller) -> None
     with pytest.raises(InvalidStateError) as invalid:
         link.command("stop")
     assert invalid.value.code == 4
-    with pytest.raises(CommandRejectedError) as rejected:
+    with pytest.raises(ProtocolError, match="period_ms"):  # refused before it is sent
         link.command("set", "period_ms", "0")
+    with pytest.raises(CommandRejectedError) as rejected:  # only the board knows its newest seq
+        link.command("ack", "1000000")
     assert rejected.value.code == 3
     link.command("set", "period_ms", "20")
     assert link.info is not None
@@ -213,7 +216,7 @@ def test_an_incompatible_major_is_refused_and_retried(start_poller: StartPoller)
     changes = poller.link_changes()
     assert changes == [changes[0]]  # reported once, not once per retry
     assert not changes[0].connected
-    assert "speaks protocol 2.0" in changes[0].detail
+    assert "speaks protocol 2.1" in changes[0].detail
     assert isinstance(link.last_error, IncompatibleProtocolError)
     assert not link.stats().connected
 

@@ -48,7 +48,7 @@ class CommandResult:
 
 @dataclass(frozen=True, slots=True)
 class DeviceCounters:
-    """The board's own STATUS counters (docs/protocol.md)."""
+    """The board's own STATUS counters (docs/protocol.md); the last four came with 1.1."""
 
     state: DeviceState
     fault_mode: int
@@ -60,6 +60,10 @@ class DeviceCounters:
     read_failures: int
     ring_used: int
     period_ms: int
+    missed_slots: int = 0
+    evicted_sent: int = 0
+    oldest_seq: int = 0
+    fault_param: int = 0
 
 
 @dataclass(frozen=True, slots=True)
