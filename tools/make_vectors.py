@@ -86,7 +86,7 @@ FRAMES: list[tuple[str, Payload, int, int, int, int, bytes]] = [
         b"",
     ),
     ("state_measuring", State(1, 1, "start"), 4, 0, 1, 1, b""),
-    ("state_safe", State(2, 2, "deterministic"), 5, 0, 1, 1, b""),
+    ("state_safe", State(2, 2, "deterministic fault"), 5, 0, 1, 1, b""),
     ("result_ok", Result(7, 0, 123456, ""), 6, 0, 1, 1, b""),
     ("result_invalid_state", Result(65535, 4, 99, "invalid state"), 7, 0, 1, 1, b""),
     ("status", _STATUS_1_1, 8, 0, 1, 1, b""),
