@@ -35,6 +35,7 @@ from telemetryhub.protocol import (
     encode_frame,
 )
 from telemetryhub.protocol.cobs import cobs_encode
+from telemetryhub.protocol.commands import judge_line
 
 VECTOR_DIR = Path(__file__).resolve().parent.parent / "tests" / "vectors"
 
@@ -224,6 +225,32 @@ def _fields(payload: Payload) -> dict[str, object]:
     return fields
 
 
+# argument words at the edges of the grammar, tried in every argument slot below
+EDGE_WORDS = [
+    "0", "1", "01", "+1", "-1", "10", "60000", "60001", "1073741823", "1073741824",
+    "9999999999", "12345678901", "0.5", ".5", "0.", "5e-1", "1.0", "1.000000", "1.0000000",
+    "0.000001", "0.1234567", "1.5", "00.5", "x",
+]  # fmt: skip
+GRAMMAR_PREFIXES = [
+    "set period_ms",
+    "fault random",
+    "fault intermittent",
+    "fault deterministic",
+    "ack",
+]
+
+
+def grammar_vectors() -> list[dict[str, object]]:
+    """Every edge word after every command that takes a number, with the board's verdict."""
+    cases = []
+    for prefix in GRAMMAR_PREFIXES:
+        for word in EDGE_WORDS:
+            line = _line(f"20 {prefix} {word}")
+            code, _ = judge_line(line.rstrip("\n").encode())
+            cases.append({"line": line, "code": code.name})
+    return cases
+
+
 def command_vectors() -> dict[str, object]:
     return {
         "valid": [
@@ -236,6 +263,7 @@ def command_vectors() -> dict[str, object]:
             for c in VALID_COMMANDS
         ],
         "invalid": _invalid_commands(),
+        "grammar": grammar_vectors(),
     }
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from telemetryhub.errors import FramingError
+from telemetryhub.errors import FramingError, ProtocolError
 from telemetryhub.protocol import (
     Code,
     Frame,
@@ -113,3 +113,17 @@ def test_invalid_command_lines_get_the_boards_verdict(vector: dict[str, object])
     code, command = judge_line(str(vector["line"]).encode().rstrip(b"\n"))
     assert code == Code[str(vector["code"])]
     assert (command.cmd_id if command is not None else -1) == vector["cmd_id"]
+
+
+@pytest.mark.parametrize("vector", COMMANDS["grammar"], ids=lambda v: v["line"].strip())
+def test_the_encoder_refuses_exactly_the_grammar_vectors_the_board_refuses(
+    vector: dict[str, str],
+) -> None:
+    text = vector["line"].rpartition("*")[0]
+    cmd_id, verb, *args = text.split(" ")
+    command = Command(int(cmd_id), verb, tuple(args))
+    if vector["code"] == "OK":
+        assert encode_command(command).decode() == vector["line"]
+    else:
+        with pytest.raises(ProtocolError):
+            encode_command(command)

@@ -94,6 +94,16 @@ def test_commands_match_every_vector():
         assert (code, cmd_id) == (codes[v["code"]], v["cmd_id"]), v
 
 
+def test_the_argument_grammar_matches_the_hosts_verdicts():
+    # every edge word after every numeric command: the board agrees with the host's grammar
+    codes = {"OK": codec.OK, "BAD_ARGUMENT": codec.BAD_ARGUMENT}
+    cases = load("commands.json")["grammar"]
+    assert len(cases) >= 100
+    for v in cases:
+        code, cmd_id, verb, args = parse_command(b(v["line"]).rstrip(b"\n"))
+        assert (code, cmd_id) == (codes[v["code"]], 20), v
+
+
 def parsed(text: str) -> tuple:
     return parse_command(line(text)[:-1])
 
