@@ -1,15 +1,16 @@
-"""The firmware loop: reads command lines, samples on schedule, sends frames over the link."""
+"""The firmware loop: reads command lines, samples on schedule, queues frames for the link."""
 
 from micropython import const
 
 import codec
-from codec import FLAG_RESEND, LINE_TOO_LONG, MAX_SAMPLES, OK, FrameEncoder, LineReader
+from codec import BAD_ARGUMENT, FLAG_RESEND, LINE_TOO_LONG, MAX_SAMPLES, OK, FrameEncoder, LineReader
 from device import CAUSE_BOOT, CAUSE_COMMAND, CAUSE_FAULT, IDLE, MEASURING, SAFE_STATE, Device
 from faults import DETERMINISTIC, INTERMITTENT, NONE, RANDOM, Faults
 from hal import Clock, Link, Sensor, Watchdog
 from ring import Ring
+from tx import TxQueue
 
-FIRMWARE_VERSION = b"telemetryhub-fw 0.1.0"
+FIRMWARE_VERSION = b"telemetryhub-fw 0.2.0"
 
 # sample() outcomes
 SAMPLE_TAKEN = const(0)
@@ -22,6 +23,13 @@ _READ_CHUNK = const(32)
 _FRAMES_PER_STEP = const(8)
 _IDLE_WAIT_MS = const(20)
 _LINE_READY = const(1)
+
+# TX slots: a command line is taken only while its answer (at most two frames) and the STATE
+# of a fault still fit; a frame made by sampling (SAMPLES, a SENSOR_FAULT ERROR) only while one
+# more does. So the loop never waits for the link, and no answer or state change is dropped.
+TX_SLOTS = const(8)
+_ANSWER_ROOM = const(3)
+_SAMPLING_ROOM = const(4)
 
 _TEXTS = (
     b"",
@@ -61,14 +69,20 @@ class App:
         self.period_ms = period_ms
         self.device = Device()
         self.encoder = FrameEncoder()
+        self.tx = TxQueue(TX_SLOTS)
         self.lines = LineReader()
         self.samples_taken = 0
         self.samples_sent = 0
         self.samples_resent = 0
         self.commands_rejected = 0
+        self.missed_slots = 0
         self._chunk = bytearray(_READ_CHUNK)
+        self._chunk_at = 0  # bytes of _chunk already fed to the line reader
+        self._chunk_len = 0
         self._value = 0
         self._due_ms = clock.ticks_ms()
+        self._last_ms = self._due_ms  # the slot of the last sample (taken or failed)
+        self._sampled = False  # a slot was sampled since `start`
         self._handlers = {
             "hello": self._do_hello,
             "ping": self._do_ping,
@@ -86,11 +100,12 @@ class App:
     def run(self) -> None:
         self.boot()
         while self.step():
-            self.link.wait(self._wait_ms())
+            self.link.wait(self._wait_ms(), self.tx.used > 0)
 
     def boot(self) -> None:
         self._send_hello()
         self._send(self.encoder.encode_state(self.device.state, CAUSE_BOOT, b"boot"))
+        self.tx.drain(self.link)
 
     def step(self) -> bool:
         # one loop iteration; False once the link's input has ended (unix: the host hung up)
@@ -102,17 +117,27 @@ class App:
             self._schedule_next(now)
             self._on_sample(self.sample(now))
         self.flush()
+        self.tx.drain(self.link)
         self.watchdog.feed()
         return True
 
     def _schedule_next(self, now: int) -> None:
+        # slots lie on a grid of period_ms from the first; one sample per slot, taken now for
+        # the slot that is due; the slots that passed meanwhile are missed, and counted
         clock = self.clock
-        due = clock.ticks_add(self._due_ms, self.period_ms)
-        # late by a whole period or more (a slow link): skip ahead rather than burst
-        self._due_ms = clock.ticks_add(now, self.period_ms) if clock.ticks_diff(now, due) >= 0 else due
+        period = self.period_ms
+        late = clock.ticks_diff(now, self._due_ms)
+        self._last_ms = now
+        self._sampled = True
+        if late < period:
+            self._due_ms = clock.ticks_add(self._due_ms, period)
+            return
+        missed = late // period
+        self.missed_slots = (self.missed_slots + missed) & _MASK30
+        self._due_ms = clock.ticks_add(self._due_ms, (missed + 1) * period)
 
     def _wait_ms(self) -> int:
-        if self.ring.pending() > 0:
+        if self.ring.pending() > 0 and self.tx.free() >= _SAMPLING_ROOM:
             return 0
         if self.device.state != MEASURING:
             return _IDLE_WAIT_MS
@@ -143,11 +168,13 @@ class App:
         if outcome == SAMPLE_TAKEN:
             return
         if outcome != SAMPLE_DETERMINISTIC and self.faults.consecutive == 1:
-            self._send_error(codec.SENSOR_FAULT)  # once per entry into a failing run
+            # once per entry into a failing run, if it fits: read_failures counts it anyway
+            if self.tx.free() >= _SAMPLING_ROOM:
+                self._send_error(codec.SENSOR_FAULT)
         if outcome == SAMPLE_FAILED_SAFE:
-            self._enter_safe_state(b"sensor")
+            self._enter_safe_state(b"5 consecutive sensor read failures")
         elif outcome == SAMPLE_DETERMINISTIC:
-            self._enter_safe_state(b"deterministic")
+            self._enter_safe_state(b"deterministic fault")
 
     def _enter_safe_state(self, reason: bytes) -> None:
         if self.device.fail():
@@ -157,13 +184,19 @@ class App:
     # -- sending
 
     def flush(self) -> None:
-        # samples from the send cursor, at most 16 per frame, resends in frames of their own
+        # samples from the send cursor, at most 16 per frame, resends in frames of their own;
+        # while the TX queue is short of room no frame is built and the cursor stays put
         ring = self.ring
         encoder = self.encoder
+        tx = self.tx
         for _ in range(_FRAMES_PER_STEP):
             n = ring.pending()
             if n <= 0:
                 return
+            if tx.free() < _SAMPLING_ROOM:
+                tx.drain(self.link)
+                if tx.free() < _SAMPLING_ROOM:
+                    return
             resend = ring.is_resend()
             if resend and n > ring.sent_mark - ring.cursor:
                 n = ring.sent_mark - ring.cursor
@@ -174,7 +207,7 @@ class App:
             for k in range(n):
                 i = ring.index(first + k)
                 encoder.put_sample(k, ring.seq[i], ring.t_ms[i], ring.value[i], ring.channel[i])
-            self._send(encoder.finish_samples(n))
+            tx.put(encoder.finish_samples(n))
             ring.advance(n)
             if resend:
                 self.samples_resent = (self.samples_resent + n) & _MASK30
@@ -182,17 +215,19 @@ class App:
                 self.samples_sent = (self.samples_sent + n) & _MASK30
 
     def _send(self, frame: memoryview) -> None:
-        link = self.link
-        size = len(frame)
-        done = link.write(frame)
-        while done < size:
+        # the room rules above keep a slot free for every frame sent here; should one not be,
+        # the frame waits for the link rather than being dropped
+        tx = self.tx
+        while not tx.put(frame):
             self.watchdog.feed()
-            done += link.write(frame[done:])  # a short write is rare: this slice may allocate
+            tx.drain(self.link)
+            self.link.wait(_IDLE_WAIT_MS, True)
 
     def _send_hello(self) -> None:
+        ring = self.ring
         self._send(
             self.encoder.encode_hello(
-                self.ring.capacity,
+                ring.capacity,
                 self.period_ms,
                 self.boot_id,
                 self.reset_cause,
@@ -200,6 +235,8 @@ class App:
                 self.device_id,
                 FIRMWARE_VERSION,
                 self.sensor.unit,
+                ring.oldest_seq(),
+                ring.next_seq,
             )
         )
 
@@ -215,20 +252,31 @@ class App:
     # -- commands
 
     def poll_input(self) -> bool:
+        # feeds received bytes to the line reader; stops, leaving the rest unread, while the
+        # TX queue lacks room for an answer (the host is not reading: it need not be heard)
         chunk = self._chunk
         lines = self.lines
+        tx = self.tx
         while True:
-            n = self.link.read(chunk)
-            if n < 0:
-                return False
-            for i in range(n):
-                event = lines.feed(chunk[i])
+            if self._chunk_at == self._chunk_len:
+                if tx.free() < _ANSWER_ROOM:
+                    return True
+                n = self.link.read(chunk)
+                if n < 0:
+                    return False
+                self._chunk_at = 0
+                self._chunk_len = n
+                if n == 0:
+                    return True
+            while self._chunk_at < self._chunk_len:
+                if tx.free() < _ANSWER_ROOM:
+                    return True
+                event = lines.feed(chunk[self._chunk_at])
+                self._chunk_at += 1
                 if event == _LINE_READY:
                     self.handle_line(lines.line())
                 elif event == LINE_TOO_LONG:
                     self._reject(LINE_TOO_LONG)
-            if n < _READ_CHUNK:
-                return True
 
     def _reject(self, code: int) -> None:
         self.commands_rejected = (self.commands_rejected + 1) & _MASK30
@@ -254,7 +302,8 @@ class App:
     def _do_start(self, args: list[str]) -> int:
         code = self.device.start()
         if code == OK:
-            self._due_ms = self.clock.ticks_ms()
+            self._due_ms = self.clock.ticks_ms()  # the first sample at once
+            self._sampled = False
             self._send(self.encoder.encode_state(MEASURING, CAUSE_COMMAND, b"start"))
         return code
 
@@ -265,13 +314,20 @@ class App:
         return code
 
     def _do_reset(self, args: list[str]) -> int:
-        self.faults.clear()
+        self.faults.clear()  # the fault mode stays armed
         if self.device.reset():
             self._send(self.encoder.encode_state(IDLE, CAUSE_COMMAND, b"reset"))
         return OK
 
     def _do_set(self, args: list[str]) -> int:
-        self.period_ms = int(args[1])
+        # at once: the next sample is due period_ms after the last one (now if that is past)
+        period = int(args[1])
+        self.period_ms = period
+        if self.device.state == MEASURING and self._sampled:
+            clock = self.clock
+            now = clock.ticks_ms()
+            due = clock.ticks_add(self._last_ms, period)
+            self._due_ms = due if clock.ticks_diff(due, now) > 0 else now
         return OK
 
     def _do_fault(self, args: list[str]) -> int:
@@ -286,6 +342,7 @@ class App:
 
     def _do_status(self, args: list[str]) -> int:
         faults = self.faults
+        ring = self.ring
         self._send(
             self.encoder.encode_status(
                 self.device.state,
@@ -293,15 +350,19 @@ class App:
                 self.samples_taken,
                 self.samples_sent,
                 self.samples_resent,
-                self.ring.dropped_overflow,
+                ring.dropped_overflow,
                 self.commands_rejected,
                 faults.read_failures,
-                self.ring.count,
+                ring.count,
                 self.period_ms,
+                self.missed_slots,
+                ring.evicted_sent,
+                ring.oldest_seq(),
+                faults.param,
             )
         )
         return OK
 
     def _do_ack(self, args: list[str]) -> int:
-        self.ring.ack(int(args[0]))
-        return OK
+        # refused (and nothing freed) when SEQ is ahead of the newest sample taken
+        return BAD_ARGUMENT if self.ring.ack(int(args[0])) < 0 else OK

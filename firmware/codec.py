@@ -6,7 +6,7 @@ import struct
 from micropython import const
 
 PROTO_MAJOR = const(1)
-PROTO_MINOR = const(0)
+PROTO_MINOR = const(1)
 
 # frame types
 T_HELLO = const(1)
@@ -38,7 +38,8 @@ _MASK16 = const(0xFFFF)
 VERBS = ("hello", "ping", "start", "stop", "reset", "set", "fault", "status", "ack")
 FAULT_MODES = ("none", "random", "intermittent", "deterministic")
 _PERIOD_MAX_MS = const(60000)
-_SEQ_LIMIT = const(0x40000000)
+_ARG_MAX = "1073741823"  # 2^30 - 1: counts and seqs stay small ints on a 32-bit board
+_PPM_DIGITS = const(6)
 
 
 class FrameEncoder:
@@ -58,9 +59,10 @@ class FrameEncoder:
         struct.pack_into("<BBH", self.body, 0, frame_type, flags, self.frame_seq)
         self.frame_seq = (self.frame_seq + 1) & _MASK16
 
-    def _put_str(self, offset: int, text: bytes) -> int:
+    def _put_str(self, offset: int, text: bytes, reserve: int = 0) -> int:
+        # cut to fit, leaving `reserve` bytes for the fields that follow the string
         n = len(text)
-        room = MAX_BODY - _CRC - offset - 1
+        room = MAX_BODY - _CRC - offset - 1 - reserve
         if n > room:
             n = room
         self.body[offset] = n
@@ -104,6 +106,8 @@ class FrameEncoder:
         device_id: bytes,
         firmware_version: bytes,
         unit: bytes,
+        oldest_seq: int,
+        next_seq: int,
     ) -> memoryview:
         self._begin(T_HELLO, 0)
         struct.pack_into(
@@ -118,10 +122,11 @@ class FrameEncoder:
             reset_cause,
             state,
         )
-        end = self._put_str(_HEAD + 14, device_id)
-        end = self._put_str(end, firmware_version)
-        end = self._put_str(end, unit)
-        return self._finish(end)
+        end = self._put_str(_HEAD + 14, device_id, 8)
+        end = self._put_str(end, firmware_version, 8)
+        end = self._put_str(end, unit, 8)
+        struct.pack_into("<II", self.body, end, oldest_seq, next_seq)  # minor 1
+        return self._finish(end + 8)
 
     def begin_samples(self, flags: int, count: int) -> None:
         self._begin(T_SAMPLES, flags)
@@ -157,10 +162,14 @@ class FrameEncoder:
         read_failures: int,
         ring_used: int,
         period_ms: int,
+        missed_slots: int,
+        evicted_sent: int,
+        oldest_seq: int,
+        fault_param: int,
     ) -> memoryview:
         self._begin(T_STATUS, 0)
         struct.pack_into(
-            "<BBIIIIIIHI",
+            "<BBIIIIIIHIIIII",
             self.body,
             _HEAD,
             state,
@@ -173,8 +182,12 @@ class FrameEncoder:
             read_failures,
             ring_used,
             period_ms,
+            missed_slots,
+            evicted_sent,
+            oldest_seq,
+            fault_param,
         )
-        return self._finish(_HEAD + 32)
+        return self._finish(_HEAD + 48)
 
     def encode_error(self, code: int, text: bytes) -> memoryview:
         self._begin(T_ERROR, 0)
@@ -183,12 +196,22 @@ class FrameEncoder:
 
 
 def _is_decimal(word: str) -> bool:
-    if not word or len(word) > 10:
+    # digits only, no sign, no leading zero (except "0" itself), at most 10 digits
+    n = len(word)
+    if not n or n > 10 or (word[0] == "0" and n > 1):
         return False
     for ch in word:
         if ch < "0" or ch > "9":
             return False
     return True
+
+
+def parse_count(word: str, low: int) -> int:
+    # a decimal in [low, 2^30 - 1]; -1 otherwise (compared as text: no long int is made)
+    if not _is_decimal(word) or (len(word) == 10 and word > _ARG_MAX):
+        return -1
+    value = int(word)
+    return value if value >= low else -1
 
 
 def _is_crc_hex(word: bytes) -> bool:
@@ -208,28 +231,25 @@ def _is_printable(line: bytes) -> bool:
 
 
 def parse_probability(word: str) -> int:
-    # P in [0, 1] as a threshold out of 65536 (no float parsing); -1 when not a decimal in range
-    parts = word.split(".")
-    if len(parts) > 2 or not (parts[0] or len(parts) == 2 and parts[1]):
+    # "0", "1", "0." + 1-6 digits or "1." + 1-6 zeros, in parts per million; -1 otherwise
+    if word == "0" or word == "1":
+        return 1000000 if word == "1" else 0
+    n = len(word)
+    if n < 3 or n > 2 + _PPM_DIGITS or word[1] != "." or word[0] not in "01":
         return -1
-    whole = parts[0]
-    frac = parts[1][:9] if len(parts) == 2 else ""
-    if (whole and not _is_decimal(whole)) or (frac and not _is_decimal(frac)):
-        return -1
-    value = (int(whole) if whole else 0) * 65536
-    if value > 65536:
-        return -1
-    if frac:
-        value += int(frac) * 65536 // 10 ** len(frac)
-    return value if value <= 65536 else -1
+    frac = word[2:]
+    for ch in frac:
+        if ch < "0" or ch > "9" or (word[0] == "1" and ch != "0"):
+            return -1
+    if word[0] == "1":
+        return 1000000
+    return int(frac) * 10 ** (_PPM_DIGITS - len(frac))
 
 
 def _check_args(verb: str, args: list[str]) -> bool:
     n = len(args)
     if verb == "set":
-        return n == 2 and args[0] == "period_ms" and _is_decimal(args[1]) and (
-            1 <= int(args[1]) <= _PERIOD_MAX_MS
-        )
+        return n == 2 and args[0] == "period_ms" and 1 <= parse_count(args[1], 1) <= _PERIOD_MAX_MS
     if verb == "fault":
         if n == 0 or args[0] not in FAULT_MODES:
             return False
@@ -240,11 +260,9 @@ def _check_args(verb: str, args: list[str]) -> bool:
             return False
         if mode == "random":
             return parse_probability(args[1]) >= 0
-        if not _is_decimal(args[1]):
-            return False
-        return int(args[1]) >= (1 if mode == "intermittent" else 0)
+        return parse_count(args[1], 1 if mode == "intermittent" else 0) >= 0
     if verb == "ack":
-        return n == 1 and _is_decimal(args[0]) and int(args[0]) < _SEQ_LIMIT
+        return n == 1 and parse_count(args[0], 0) >= 0
     return n == 0
 
 

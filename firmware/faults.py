@@ -13,13 +13,15 @@ _MASK30 = const(0x3FFFFFFF)
 
 
 class Faults:
-    # param: RANDOM a threshold out of 65536, INTERMITTENT the failing run length,
-    # DETERMINISTIC the number of samples before SafeState.
+    # param (reported in STATUS as fault_param): RANDOM the probability in parts per million,
+    # INTERMITTENT the failing run length, DETERMINISTIC the number of samples before SafeState.
+    # `reset` clears the run counters but keeps the mode armed.
 
     def __init__(self, rng: XorShift16) -> None:
         self.rng = rng
         self.mode = NONE
         self.param = 0
+        self.threshold = 0  # RANDOM: a read fails when rng.next() (1..65535) is below this
         self.phase = 0
         self.remaining = 0
         self.consecutive = 0
@@ -28,6 +30,8 @@ class Faults:
     def configure(self, mode: int, param: int) -> None:
         self.mode = mode
         self.param = param
+        # ppm * 65536 / 10^6 in small-int steps: 65536 / 10^6 = 1024 / 15625
+        self.threshold = param // 15625 * 1024 + param % 15625 * 1024 // 15625
         self.clear()
 
     def clear(self) -> None:
@@ -39,7 +43,7 @@ class Faults:
     def injects_failure(self) -> bool:
         mode = self.mode
         if mode == RANDOM:
-            return self.rng.next() < self.param
+            return self.rng.next() < self.threshold
         if mode == INTERMITTENT:
             if self.phase < self.param:
                 self.phase += 1

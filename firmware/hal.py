@@ -15,7 +15,8 @@ _SIM_BASE_MILLI = const(42000)
 _SIM_SPAN = const(1001)  # noise in -500..+500 milli
 _SIM_HALF = const(500)
 _POLLIN = const(1)
-_MAX_READ = const(64)
+_POLLOUT = const(4)
+_WRITE_CHUNK = const(64)  # rp2's USB CDC endpoint size
 
 # protocol reset causes
 RESET_UNKNOWN = const(0)
@@ -95,18 +96,20 @@ def make_sensor(kind: str, rng: XorShift16) -> Sensor:
 
 
 class Link:
+    # Never blocks the loop: read() and write() take what is there now, wait() is the only pause.
     closed = False
 
     def read(self, buf: bytearray) -> int:
         # bytes already received, at most len(buf), without blocking; -1 once input has ended
         raise NotImplementedError
 
-    def write(self, data: memoryview) -> int:
-        # how many bytes were written (may be short)
+    def write(self, buf: bytearray, off: int, n: int) -> int:
+        # writes at most n bytes of buf from off without blocking; how many (0: none fit now)
         raise NotImplementedError
 
-    def wait(self, timeout_ms: int) -> None:
-        # returns when input may be ready or after timeout_ms
+    def wait(self, timeout_ms: int, writing: bool) -> None:
+        # returns when input may be ready, when output may be written (if writing), or after
+        # timeout_ms
         raise NotImplementedError
 
 
@@ -116,30 +119,61 @@ class NullLink(Link):
     def read(self, buf: bytearray) -> int:
         return 0
 
-    def write(self, data: memoryview) -> int:
-        return len(data)
+    def write(self, buf: bytearray, off: int, n: int) -> int:
+        return n
 
-    def wait(self, timeout_ms: int) -> None:
+    def wait(self, timeout_ms: int, writing: bool) -> None:
         pass
 
 
-class UsbLink(Link):
-    # stdin/stdout (USB CDC on a board, pipes or a pty on unix), never blocking on input.
+class StreamLink(Link):
+    # Output to a stream polled for POLLOUT, at most _WRITE_CHUNK bytes per write: a stream
+    # write waits until all it was given is taken, so only a small write after POLLOUT is safe.
+    # rp2 USB CDC reports POLLOUT while its TX FIFO has a free byte (or no host is attached:
+    # the FIFO keeps the latest bytes) and waits up to 500 ms only if fewer bytes than the
+    # chunk are free, a bounded wait at the edge of a stall (docs/protocol.md, "Sending").
 
-    def __init__(self) -> None:
+    def __init__(self, out: object, out_pollable: object, in_pollable: object) -> None:
         import select
 
+        self._out = out
+        self._poll_out = select.poll()
+        self._poll_out.register(out_pollable, _POLLOUT)
+        self._poll_in = select.poll()
+        self._poll_in.register(in_pollable, _POLLIN)
+        self._poll_any = select.poll()
+        self._poll_any.register(in_pollable, _POLLIN)
+        self._poll_any.register(out_pollable, _POLLOUT)
+
+    def write(self, buf: bytearray, off: int, n: int) -> int:
+        if not _ready(self._poll_out, 0):
+            return 0
+        return self._out.write(buf, off, n if n < _WRITE_CHUNK else _WRITE_CHUNK) or 0  # type: ignore[attr-defined]  # a stream
+
+    def wait(self, timeout_ms: int, writing: bool) -> None:
+        if not self.closed:
+            _ready(self._poll_any if writing else self._poll_in, timeout_ms)
+
+
+def _ready(poll: object, timeout_ms: int) -> bool:
+    for _ in poll.ipoll(timeout_ms):  # type: ignore[attr-defined]  # select.poll
+        return True
+    return False
+
+
+class UsbLink(StreamLink):
+    # stdin/stdout (USB CDC on a board, pipes or a pty on unix).
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout.buffer, sys.stdout, sys.stdin)
         self._in = sys.stdin.buffer
-        self._out = sys.stdout.buffer
-        self._poll = select.poll()
-        self._poll.register(sys.stdin, _POLLIN)
         self._one = memoryview(bytearray(1))
 
     def read(self, buf: bytearray) -> int:
         n = 0
         limit = len(buf)
         one = self._one
-        while n < limit and self._ready(0):
+        while n < limit and _ready(self._poll_in, 0):
             # readinto(n) on a stream waits for all n bytes: read one that poll said is there
             if not self._in.readinto(one):
                 self.closed = True
@@ -148,24 +182,14 @@ class UsbLink(Link):
             n += 1
         return n
 
-    def _ready(self, timeout_ms: int) -> bool:
-        for _ in self._poll.ipoll(timeout_ms):
-            return True
-        return False
 
-    def write(self, data: memoryview) -> int:
-        return self._out.write(data) or 0
-
-    def wait(self, timeout_ms: int) -> None:
-        if not self.closed:
-            self._ready(timeout_ms)
-
-
-class UartLink(Link):
+class UartLink(StreamLink):
     def __init__(self, uart_id: int, baud: int, tx: int, rx: int) -> None:
         import machine
 
-        self._uart = machine.UART(uart_id, baud, tx=machine.Pin(tx), rx=machine.Pin(rx))
+        uart = machine.UART(uart_id, baud, tx=machine.Pin(tx), rx=machine.Pin(rx))
+        super().__init__(uart, uart, uart)
+        self._uart = uart
 
     def read(self, buf: bytearray) -> int:
         n = self._uart.any()
@@ -173,13 +197,6 @@ class UartLink(Link):
             return 0
         # only what is waiting: a longer readinto would wait for the UART timeout
         return self._uart.readinto(buf, n if n < len(buf) else len(buf)) or 0
-
-    def write(self, data: memoryview) -> int:
-        return self._uart.write(data) or 0
-
-    def wait(self, timeout_ms: int) -> None:
-        if not self._uart.any():
-            time.sleep_ms(timeout_ms if timeout_ms < 2 else 2)
 
 
 def make_link(kind: str, uart_id: int, baud: int, tx: int, rx: int) -> Link:
@@ -199,13 +216,29 @@ def unique_id() -> str:
     return binascii.hexlify(machine.unique_id()).decode()
 
 
+# rp2 soft-reset marker: core 0's interpolator 0 BASE0 register (SIO, 0xd0000088). MicroPython
+# never uses the interpolators; a soft reset leaves SIO alone, while power-on, the RUN pin and
+# every watchdog reboot (machine.reset() is one on rp2) reset SIO and so clear the marker. The
+# watchdog scratch registers would not do: they survive a watchdog reboot.
+_RP2_MARKER_ADDR = const(0xD0000088)
+_MARKER = const(0x1EAF5EED)
+
+
 def reset_cause() -> int:
     if UNIX:
-        # stand-in: a process start is a power-on unless the emulator says otherwise
+        # stand-in: a process start is a power-on unless the emulator says otherwise (it passes
+        # 2 after a soft reboot, 4 after machine.reset())
         cause = os.getenv("TELEMETRYHUB_RESET_CAUSE")
         return int(cause) if cause else RESET_POWER_ON
     import machine
 
+    if PLATFORM == "rp2":
+        # machine.reset_cause() does not change on a soft reset: the marker tells one
+        mem = machine.mem32
+        soft = mem[_RP2_MARKER_ADDR] == _MARKER
+        mem[_RP2_MARKER_ADDR] = _MARKER
+        if soft:
+            return RESET_SOFT
     causes = {
         getattr(machine, "PWRON_RESET", -1): RESET_POWER_ON,
         getattr(machine, "SOFT_RESET", -2): RESET_SOFT,

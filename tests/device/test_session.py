@@ -36,7 +36,7 @@ from telemetryhub.protocol import (
 
 
 def hello(boot_id: int = 7, major: int = 1) -> Hello:
-    return Hello(major, 0, 1024, 100, boot_id, 1, 0, "dev-1", "fw 1", "degC")
+    return Hello(major, 1, 1024, 100, boot_id, 1, 0, "dev-1", "fw 1", "degC")
 
 
 def samples(first: int, count: int) -> Samples:
@@ -149,7 +149,7 @@ def test_an_incompatible_major_fails_at_once() -> None:
     (failed,) = events(session)
     assert isinstance(failed, Failed)
     assert isinstance(failed.error, IncompatibleProtocolError)
-    assert "speaks protocol 2.0" in str(failed.error)
+    assert "speaks protocol 2.1" in str(failed.error)
 
 
 def test_a_status_answer_carries_the_status_frame_before_it() -> None:

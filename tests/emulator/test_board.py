@@ -9,6 +9,7 @@ import pytest
 import serial
 
 from telemetryhub.emulator import BoardEmulator
+from telemetryhub.protocol import Command, Frame, FrameDecoder, Hello, encode_command
 from tests.emulator.conftest import boot_id, read_until
 
 pytestmark = pytest.mark.micropython
@@ -108,3 +109,32 @@ def test_stop_is_idempotent_and_removes_the_port(flash_dir: Path) -> None:
     board.stop()
     assert not link.exists()
     assert (flash_dir / "main.py").exists()
+
+
+def _hello_reset_cause(port: serial.Serial) -> int:
+    """The reset cause in the next HELLO from the real firmware (sent at boot or on `hello`)."""
+    decoder = FrameDecoder()
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        for item in decoder.feed(port.read(max(1, port.in_waiting))):
+            if isinstance(item, Frame) and isinstance(item.payload, Hello):
+                return item.payload.reset_cause
+    raise AssertionError("no HELLO within 5 s")
+
+
+def test_the_firmware_reports_power_on_soft_and_hard_resets_apart() -> None:
+    # the unix port is restarted for every kind of reset; the emulator tells the HAL which one
+    with BoardEmulator() as board, serial.Serial(board.port, timeout=0.1) as port:
+        hello = encode_command(Command(1, "hello"))
+        port.write(hello)
+        assert _hello_reset_cause(port) == 1  # power-on
+        port.write(b"\x03")  # Ctrl-C: main.py stops, the REPL takes over
+        read_until(port, lambda d: d.endswith(b">>> "))
+        port.write(b"\x04")  # Ctrl-D at the friendly REPL: soft reboot, main.py runs again
+        assert _hello_reset_cause(port) == 2
+        board.power_cycle()
+        assert _hello_reset_cause(port) == 1
+        port.write(b"\x03")
+        read_until(port, lambda d: d.endswith(b">>> "))
+        port.write(b"import machine; machine.reset()\r")
+        assert _hello_reset_cause(port) == 4  # hard reset

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import functools
 import os
 import selectors
 import signal
@@ -61,6 +63,20 @@ class Board:
                 assert data, "the firmware closed its stdout"
                 self.frames += [f for f in self.decoder.feed(data) if isinstance(f, Frame)]
         return self.frames
+
+    def status_when(self, done: Callable[[Status], bool]) -> Status:
+        """Ask for STATUS until one satisfies done() (or the deadline passes); the last one."""
+        deadline = time.monotonic() + _DEADLINE_S
+        cmd_id = 100
+        while True:
+            cmd_id += 1
+            mark = len(self.frames)
+            self.send(f"{cmd_id} status")
+            answered = functools.partial(_answered, cmd_id=cmd_id, mark=mark)
+            frames = self.read_until(answered)
+            status = next(f.payload for f in frames[mark:] if isinstance(f.payload, Status))
+            if done(status) or time.monotonic() > deadline:
+                return status
 
 
 @contextmanager
@@ -127,6 +143,37 @@ def test_ack_status_and_resend_after_hello() -> None:
         resent = [f for f in frames if f.flags & FLAG_RESEND]
         assert sample_seqs(resent) == list(range(20, taken))
         assert (status.samples_sent, status.samples_resent) == (taken, taken - 20)
+
+
+def test_sampling_goes_on_while_the_host_does_not_read_and_every_sample_is_accounted() -> None:
+    # the host stalls for 2.5 s at 1 ms: the pipe fills, the board defers its writes and keeps
+    # sampling; afterwards every sample taken was received or counted as lost on the board
+    with running_board() as board:
+        assert board.proc.stdout is not None
+        fcntl.fcntl(board.proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, 8192)
+        board.send("1 set period_ms 1", "2 start")
+        board.read_until(lambda fs: len(sample_seqs(fs)) >= 100)
+        stalled_at = time.monotonic()
+        time.sleep(2.5)  # the stall under test (not a synchronisation)
+        board.send("3 stop")
+        board.read_until(lambda fs: any(_result(f, 3) for f in fs))
+        stall_ms = (time.monotonic() - stalled_at) * 1000
+        status = board.status_when(
+            lambda st: st.samples_sent + st.dropped_overflow == st.samples_taken
+        )
+        received = set(sample_seqs(board.frames))  # every SAMPLES frame precedes that STATUS
+        assert status.samples_taken > 0.5 * stall_ms  # a blocked loop takes ~100 (a pipeful)
+        assert len(received) + status.dropped_overflow == status.samples_taken
+        assert status.dropped_overflow > 0  # 2.5 s at 1 ms overflowed the 1024-sample ring
+        assert status.samples_taken + status.missed_slots >= 0.9 * stall_ms
+
+
+def _result(frame: Frame, cmd_id: int) -> bool:
+    return isinstance(frame.payload, Result) and frame.payload.cmd_id == cmd_id
+
+
+def _answered(frames: list[Frame], cmd_id: int, mark: int) -> bool:
+    return any(_result(f, cmd_id) for f in frames[mark:])
 
 
 def test_ctrl_c_leaves_the_loop_cleanly() -> None:

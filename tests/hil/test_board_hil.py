@@ -32,6 +32,7 @@ from tests.hil.wire import Received, WireClient, seqs
 pytestmark = [pytest.mark.hil, pytest.mark.micropython]
 
 IDLE, MEASURING, SAFE_STATE = 0, 1, 2
+RESET_POWER_ON, RESET_SOFT, RESET_WATCHDOG, RESET_HARD = 1, 2, 3, 4
 _DISCONNECT_S = 2.0  # the scenario itself: how long the host is away
 _MPREMOTE_TIMEOUT_S = 30.0
 
@@ -91,17 +92,21 @@ def test_every_command_round_trips_with_its_result_code(wire: WireClient) -> Non
     expected: list[tuple[tuple[str, ...], Code]] = [
         (("set", "period_ms", "5"), Code.OK),
         (("set", "period_ms", "0"), Code.BAD_ARGUMENT),
+        (("set", "period_ms", "010"), Code.BAD_ARGUMENT),
         (("set", "speed", "5"), Code.BAD_ARGUMENT),
         (("stop",), Code.INVALID_STATE),
         (("start",), Code.OK),
         (("start",), Code.INVALID_STATE),
         (("stop",), Code.OK),
         (("fault", "random", "0.25"), Code.OK),
+        (("fault", "random", "5e-1"), Code.BAD_ARGUMENT),
+        (("fault", "random"), Code.BAD_ARGUMENT),
         (("fault", "intermittent", "2"), Code.OK),
         (("fault", "sometimes", "1"), Code.BAD_ARGUMENT),
         (("fault", "none"), Code.OK),
         (("jump",), Code.UNKNOWN_COMMAND),
         (("ack", "0"), Code.OK),
+        (("ack", "1000000"), Code.BAD_ARGUMENT),  # ahead of the newest sample
         (("reset",), Code.OK),
     ]
     mark = len(wire.frames)
@@ -122,7 +127,7 @@ def test_every_command_round_trips_with_its_result_code(wire: WireClient) -> Non
 
     status = wire.status()
     assert (status.state, status.fault_mode, status.period_ms) == (IDLE, 0, 5)
-    assert status.commands_rejected - rejected_before == 7  # six refusals and the bad line
+    assert status.commands_rejected - rejected_before == 11  # ten refusals and the bad line
 
 
 def test_deterministic_fault_enters_safe_state_and_reset_recovers(wire: WireClient) -> None:
@@ -131,7 +136,7 @@ def test_deterministic_fault_enters_safe_state_and_reset_recovers(wire: WireClie
     start_streaming(wire, period_ms=1)
     wire.read_until(lambda: any(s.state == SAFE_STATE for s in states_since(wire, mark)))
     safe = next(s for s in states_since(wire, mark) if s.state == SAFE_STATE)
-    assert (safe.cause, safe.reason) == (StateCause.FAULT, "deterministic")
+    assert (safe.cause, safe.reason) == (StateCause.FAULT, "deterministic fault")
     assert len(wire.received) - sample_mark == 5  # flushed before the STATE
     assert wire.command("start").code == Code.INVALID_STATE
     assert wire.status().state == SAFE_STATE
@@ -211,7 +216,8 @@ def test_garbage_in_the_stream_is_counted_and_skipped(
     wire.collect(300)
     assert wire.command("stop").code == Code.OK
     after = (decoder.console_chunks, decoder.crc_errors + decoder.framing_errors)
-    # the 510 junk bytes count as a CRC or a framing error depending on how reads split them
+    # one CRC error, the bad COBS and the 510 junk bytes (one framing error each, however
+    # the reads split them)
     assert (after[0] - before[0], after[1] - before[1]) == (1, 3)
     assert "garbage, not a frame\r\n" in wire.console
     assert mark < len(wire.received)
@@ -232,10 +238,13 @@ def test_mpremote_exec_interrupts_streaming_and_the_host_brings_it_back(
         wire.open(timeout_s=10.0)  # a real board re-enumerates after a hard reset
         wire.wait_ready()
         hello = wire.hello()
+        # machine.reset(): a hard reset (rp2 reboots through its watchdog and says so)
+        assert hello.reset_cause in (RESET_HARD, RESET_WATCHDOG)
     else:
         assert mpremote(wire.port_name, "exec", "print(6*7)") == "42\n"
         wire.open()
         hello = wire.soft_reset_to_main()
+        assert hello.reset_cause == RESET_SOFT  # Ctrl-D: a soft reset, not a power cycle
     assert hello.boot_id != boot_id
     assert hello.state == IDLE
     mark = len(wire.received)

@@ -96,7 +96,17 @@ def test_encoder_refuses_what_does_not_fit(payload: object) -> None:
 
 @pytest.mark.parametrize(
     "command",
-    [Command(70000, "ping"), Command(1, "set", ("period ms",)), Command(1, "fault", ("x" * 90,))],
+    [
+        Command(70000, "ping"),
+        Command(1, "set", ("period ms",)),
+        Command(1, "fault", ("x" * 90,)),
+        Command(1, "launch"),
+        Command(1, "fault", ("random",)),
+        Command(1, "fault", ("random", "5e-1")),
+        Command(1, "ack", ("-1",)),
+        Command(1, "ping", ("now",)),
+    ],
+    ids=lambda c: c.text[:30],
 )
 def test_command_encoder_refuses_bad_commands(command: Command) -> None:
     with pytest.raises(ProtocolError):

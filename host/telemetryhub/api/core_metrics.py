@@ -130,6 +130,10 @@ _FIELDS: dict[str, dict[str, Field]] = {
             "board_fault_mode", "Armed fault: 0 none, 1 random, 2 intermittent, 3 det."
         ),
         "age_s": _g("board_status_age_seconds", "How old the board's last STATUS is."),
+        "oldest_seq": _g("board_oldest_seq", "The oldest seq the board still holds (30 bits)."),
+        "fault_param": _g(
+            "board_fault_param", "Armed fault's parameter: N, or a probability in millionths."
+        ),
     },
 }
 

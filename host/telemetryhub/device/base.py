@@ -55,7 +55,8 @@ class CommandResult:
 
 @dataclass(frozen=True, slots=True)
 class DeviceCounters:
-    """The board's own STATUS counters (docs/protocol.md); the 1.1 fields are 0 from 1.0."""
+    """The board's own STATUS counters (docs/protocol.md); the last four came with 1.1 (0 from
+    a 1.0 board)."""
 
     state: DeviceState
     fault_mode: int
@@ -69,6 +70,8 @@ class DeviceCounters:
     period_ms: int
     missed_slots: int = 0
     evicted_sent: int = 0
+    oldest_seq: int = 0
+    fault_param: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,9 @@ from pathlib import Path
 from types import TracebackType
 
 from telemetryhub.emulator.process import (
+    CAUSE_HARD,
+    CAUSE_POWER_ON,
+    CAUSE_SOFT,
     MACHINE_SHIM,
     RESET_HARD,
     MicroPythonProcess,
@@ -131,7 +134,7 @@ class BoardEmulator:
         self._host.plug()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
-        self._boot(run_main=True)
+        self._boot(run_main=True, cause=CAUSE_POWER_ON)
         self._thread = threading.Thread(target=self._run, name="board-emulator-io")
         self._thread.start()
 
@@ -267,7 +270,7 @@ class BoardEmulator:
                 done.set()
 
     def _do_power_cycle(self) -> None:
-        self._reboot(run_main=True, banner=False)
+        self._reboot(run_main=True, banner=False, cause=CAUSE_POWER_ON)
 
     def _do_unplug(self) -> None:
         if self._host is not None:
@@ -319,7 +322,7 @@ class BoardEmulator:
         if proc.reset_fd in ready:
             code = proc.read_reset_request()
             if code == RESET_HARD:
-                self._reboot(run_main=True, banner=False)
+                self._reboot(run_main=True, banner=False, cause=CAUSE_HARD)
                 return
             if code is not None:
                 self._exit(kill=True)
@@ -372,27 +375,34 @@ class BoardEmulator:
                 return
         else:
             self._crashes = 0
-        self._reboot(run_main=not self._raw_mode, banner=True)
+        self._reboot(run_main=not self._raw_mode, banner=True, cause=CAUSE_SOFT)
 
-    def _reboot(self, *, run_main: bool, banner: bool) -> None:
+    def _reboot(self, *, run_main: bool, banner: bool, cause: int) -> None:
         if self._proc is not None:
             self._proc.close(kill=True)
             self._proc = None
         self._to_board.clear()
         if banner:
             self._from_board(SOFT_REBOOT)
-        self._boot(run_main=run_main)
+        self._boot(run_main=run_main, cause=cause)
 
-    def _boot(self, *, run_main: bool) -> None:
+    def _boot(self, *, run_main: bool, cause: int) -> None:
+        # `cause`: the reset cause the board reports (a board's soft reboot keeps running, the
+        # unix port is restarted: it learns that this start was a soft reset from us)
         flash, workdir = self.flash_dir, self._workdir
         assert workdir is not None
         has_main = (flash / "main.py").exists()
         self._proc = MicroPythonProcess.spawn(
-            self._micropython, flash, workdir / "rom", run_main=run_main and has_main
+            self._micropython,
+            flash,
+            workdir / "rom",
+            run_main=run_main and has_main,
+            reset_cause=cause,
         )
         self._tail = b""
         self._raw_mode = False
         self._suppress = None
+        self._last_sigint_s = 0.0  # the SIGINT gap is per process: a new one takes Ctrl-C at once
         if not run_main:  # a soft reset in the raw REPL comes back in the raw REPL
             self._suppress = b""
             self._proc.write(_CTRL_A)

@@ -40,6 +40,11 @@ def soft_reset():
 
 RESET_HARD = ord("R")
 RESET_SOFT = ord("S")
+
+# reset causes of docs/protocol.md, passed to firmware/hal.py as $TELEMETRYHUB_RESET_CAUSE
+CAUSE_POWER_ON = 1
+CAUSE_SOFT = 2
+CAUSE_HARD = 4
 _SIGINT_BIT = 1 << (signal.SIGINT - 1)
 
 
@@ -65,9 +70,18 @@ class MicroPythonProcess:
 
     @classmethod
     def spawn(
-        cls, micropython: Path, flash_dir: Path, rom_dir: Path, *, run_main: bool
+        cls,
+        micropython: Path,
+        flash_dir: Path,
+        rom_dir: Path,
+        *,
+        run_main: bool,
+        reset_cause: int = CAUSE_POWER_ON,
     ) -> MicroPythonProcess:
-        """Start `micropython -i main.py` (or the bare REPL) with the flash folder as cwd."""
+        """Start `micropython -i main.py` (or the bare REPL) with the flash folder as cwd.
+
+        `reset_cause` is what the board's HAL reports as the cause of this boot.
+        """
         master_fd, slave_fd = os.openpty()
         reset_r, reset_w = os.pipe()
         try:
@@ -78,6 +92,7 @@ class MicroPythonProcess:
             env = dict(os.environ)
             env["MICROPYPATH"] = f"{rom_dir}:.frozen:lib"
             env["TELEMETRYHUB_EMU_RESET_FD"] = str(reset_w)
+            env["TELEMETRYHUB_RESET_CAUSE"] = str(reset_cause)
             proc = subprocess.Popen(
                 argv,
                 stdin=slave_fd,

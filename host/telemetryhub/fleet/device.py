@@ -141,9 +141,8 @@ class Device:
         return boot
 
     def _learn_floor_from_hello(self, boot: _Boot, hello: Hello, reason: LossReason) -> None:
-        oldest = getattr(hello, "oldest_seq", None)  # protocol 1.1
-        if isinstance(oldest, int) and hello.proto_minor >= 1:
-            self._raise_floor(boot, boot.seqs.extend(oldest), reason)
+        if hello.proto_minor >= 1:  # 1.1: HELLO says which seqs the board still holds
+            self._raise_floor(boot, boot.seqs.extend(hello.oldest_seq), reason)
         else:
             boot.floor_unknown = reason  # a 1.0 board: its next sample is its oldest
 
@@ -229,12 +228,14 @@ class Device:
         self.board = _counters(status)
         self._board_read_at = time.monotonic()
         self.state = self.board.state
-        oldest = getattr(status, "oldest_seq", None)  # protocol 1.1
         info = self.info
-        if info is not None and isinstance(oldest, int) and info.proto_minor >= 1:
+        minor = 0 if info is None else info.proto_minor
+        if info is not None and minor >= 1:  # 1.1: STATUS says the oldest seq it holds
             boot = self._boots[info.boot_id]
-            self._raise_floor(boot, boot.seqs.extend(oldest), LossReason.BOARD_OVERFLOW)
-        self._mirror_fault(FaultMode(status.fault_mode), getattr(status, "fault_param", None))
+            self._raise_floor(boot, boot.seqs.extend(status.oldest_seq), LossReason.BOARD_OVERFLOW)
+        self._mirror_fault(
+            FaultMode(status.fault_mode), status.fault_param if minor >= 1 else None
+        )
 
     def _mirror(self, verb: str, args: tuple[str, ...]) -> None:
         if verb in _STATE_AFTER_OK:

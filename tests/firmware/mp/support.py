@@ -42,11 +42,11 @@ class RecordingLink(Link):
         self.inbox = self.inbox[n:]
         return n
 
-    def write(self, data: memoryview) -> int:
-        self.out.extend(data)
-        return len(data)
+    def write(self, buf: bytearray, off: int, n: int) -> int:
+        self.out.extend(buf[off : off + n])
+        return n
 
-    def wait(self, timeout_ms: int) -> None:
+    def wait(self, timeout_ms: int, writing: bool) -> None:
         pass
 
     def frames(self) -> list:
@@ -57,10 +57,24 @@ class RecordingLink(Link):
 
 class ShortLink(RecordingLink):
     # writes at most 7 bytes per call, like a busy USB endpoint
-    def write(self, data: memoryview) -> int:
-        n = min(7, len(data))
-        self.out.extend(data[:n])
-        return n
+    def write(self, buf: bytearray, off: int, n: int) -> int:
+        return RecordingLink.write(self, buf, off, min(7, n))
+
+
+class StalledLink(RecordingLink):
+    # the host stopped reading: nothing can be written until `open` is set again; a firmware
+    # that keeps retrying a write the link refused is blocked on the link: that fails the test
+    def __init__(self) -> None:
+        RecordingLink.__init__(self)
+        self.open = False
+        self.refused = 0
+
+    def write(self, buf: bytearray, off: int, n: int) -> int:
+        if self.open:
+            return RecordingLink.write(self, buf, off, n)
+        self.refused += 1
+        assert self.refused < 100000, "the firmware keeps writing to a link that takes nothing"
+        return 0
 
 
 class FlakySensor(Sensor):
@@ -98,6 +112,7 @@ def command(app: App, text: str) -> list:
     # sends one command line through the link and returns the frames answered
     app.link.inbox.extend(line(text))
     app.poll_input()
+    app.tx.drain(app.link)
     return app.link.frames()
 
 
@@ -140,7 +155,14 @@ def samples(frame: tuple) -> list:
 
 def status(frame: tuple) -> tuple:
     assert frame[0] == STATUS, frame
-    return struct.unpack("<BBIIIIIIHI", frame[3])
+    return struct.unpack("<BBIIIIIIHIIIII", frame[3])
+
+
+def send_pending(app: App) -> list:
+    # builds SAMPLES frames for what the ring holds unsent, writes the TX queue, returns frames
+    app.flush()
+    app.tx.drain(app.link)
+    return app.link.frames()
 
 
 def tick(app: App, steps: int, ms: int = 10) -> list:

@@ -72,10 +72,10 @@ def test_commands_answer_state_then_result():
 
 def test_safe_state_only_leaves_by_reset():
     app = make_app()
-    command(app, "1 fault deterministic 0")
+    command(app, "1 fault deterministic 1")
     command(app, "2 start")
-    frames = tick(app, 1)
-    assert state(frames[0]) == (SAFE_STATE, 2)
+    frames = tick(app, 2)
+    assert state(frames[-1]) == (SAFE_STATE, 2)  # after sample 0
     for i, verb in enumerate(("start", "stop")):
         frames = command(app, f"{10 + i} {verb}")
         assert result(frames[0]) == (10 + i, INVALID_STATE)
@@ -93,6 +93,7 @@ def test_bad_lines_never_raise():
     for raw in (b"\n", b"garbage\n", b"1 start*ZZZZZZZZ\n", b"\xff\xfe\x00\n", b"*\n", b"**\n"):
         app.link.inbox.extend(raw)
         app.poll_input()
+    app.tx.drain(app.link)
     frames = app.link.frames()
     assert [f[0] for f in frames] == [ERROR] * 5
     assert app.commands_rejected == 5

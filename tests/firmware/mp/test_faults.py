@@ -16,17 +16,17 @@ def test_none_never_fails():
 
 
 def test_random_fails_with_probability_p():
-    for threshold, low, high in ((0, 0, 0), (65536, 10000, 10000), (16384, 2200, 2800)):
+    for ppm, low, high in ((0, 0, 0), (1000000, 10000, 10000), (250000, 2200, 2800)):
         faults = Faults(XorShift16(7))
-        faults.configure(RANDOM, threshold)
-        assert low <= sum(pattern(faults, 10000)) <= high, threshold
+        faults.configure(RANDOM, ppm)
+        assert low <= sum(pattern(faults, 10000)) <= high, ppm
 
 
 def test_random_is_deterministic_for_a_seed():
     a = Faults(XorShift16(99))
     b = Faults(XorShift16(99))
-    a.configure(RANDOM, 30000)
-    b.configure(RANDOM, 30000)
+    a.configure(RANDOM, 450000)
+    b.configure(RANDOM, 450000)
     assert pattern(a, 200) == pattern(b, 200)
 
 
