@@ -66,6 +66,7 @@ class FakeCore:
         self.extra_link: dict[str, object] = {}  # merged into status()["link"]
         self.extra_device: dict[str, object] = {}  # merged into status()["device"]
         self.state_label: str | None = None  # reported instead of the simulated state
+        self.health_problems: list[str] = []
         self.boot_id = 0x1234ABCD
         self.connected = True
         self.period_ms = period_ms
@@ -98,6 +99,9 @@ class FakeCore:
     def set_period(self, period_ms: int) -> None:
         self._command("period", None, None)
         self.period_ms = period_ms
+
+    def health(self) -> list[str]:
+        return list(self.health_problems)
 
     def device_state(self) -> DeviceState:
         with self._lock:

@@ -254,8 +254,12 @@ def test_bad_samples_query_is_400_naming_the_param(
     assert param in r.json["error"]
 
 
-def test_health(client: FlaskClient) -> None:
-    assert client.get("/health").json == {"status": "ok"}
+def test_health(client: FlaskClient, core: FakeCore) -> None:
+    assert client.get("/health").json == {"status": "ok", "problems": []}
+    core.health_problems = ["thread core-consumer is not running"]
+    r = client.get("/health")
+    assert r.status_code == 503
+    assert r.json == {"status": "failing", "problems": ["thread core-consumer is not running"]}
 
 
 def test_ready_reports_reasons(

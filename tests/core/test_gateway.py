@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from telemetryhub.core.gateway import CoreSettings, GatewayCore
+from telemetryhub.core.gateway import CoreSettings, GatewayCore, probability_arg
 from telemetryhub.core.status import summary_lines
 from telemetryhub.device.simulator import SimulatedBoard
 from telemetryhub.errors import DeviceNotConnectedError, InvalidStateError, StoreError
 from telemetryhub.fleet.loop import LoopSettings
 from telemetryhub.fleet.port import PortSettings
 from telemetryhub.models import DeviceState, Fault, FaultMode, Sample
+from telemetryhub.protocol import Command, encode_command
 from telemetryhub.store.base import SampleStore
 from telemetryhub.store.sqlite import SqliteStore
 
@@ -120,7 +121,10 @@ def test_random_faults_lose_no_sequence_number(store: SqliteStore) -> None:
         wait_until(lambda: core.device_state() == DeviceState.MEASURING)
         core.inject_fault(Fault(FaultMode.RANDOM, probability=0.3))
         wait_until(lambda: core.get_metrics()["samples_stored"] > 200)
-    assert stored_seqs(store) == list(range(store.count()))
+        counters = core.loop.read_counters(None)
+        assert counters.fault_mode == FaultMode.RANDOM
+        assert counters.read_failures > 30  # the fault fired (about 3 in 10 reads)...
+    assert stored_seqs(store) == list(range(store.count()))  # ...and cost no seq
 
 
 def test_stop_and_start_keep_counting_and_stop_flushes(store: SqliteStore) -> None:
@@ -327,3 +331,10 @@ def test_a_hole_is_resent_and_the_stored_resends_are_counted_duplicates(
     assert summary.duplicates > 0  # the resend carried stored samples: refused, counted
     assert summary.received == summary.stored + summary.duplicates
     assert summary.lost_total == 0
+
+
+@pytest.mark.parametrize("probability", [0.0, 1.0, 0.25, 0.1, 1e-7, 1 / 3, 0.9999999, 0.5e-6])
+def test_any_probability_is_sent_in_the_form_the_board_accepts(probability: float) -> None:
+    arg = probability_arg(probability)
+    encode_command(Command(1, "fault", ("random", arg)))  # the wire grammar's check
+    assert abs(float(arg) - probability) <= 5e-7

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+import struct
 import threading
 from dataclasses import replace
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from telemetryhub.errors import StoreError
+from telemetryhub.models import Sample
 from telemetryhub.store import SqliteStore
 from telemetryhub.uplink import DedupSubscriber, MqttSettings, mqtt_uplink
 from telemetryhub.uplink.base import CONNECTED
 from telemetryhub.uplink.mosquitto import MosquittoBroker
+from telemetryhub.uplink.mqtt import MqttSink
 from telemetryhub.uplink.retention import StoreRetention
 from telemetryhub.uplink.settings import ForwarderSettings, RetentionSettings
 from tests.uplink.support import make_samples, wait_until
@@ -211,3 +216,62 @@ def test_interleaved_devices_go_out_as_one_message_per_device(
             uplink.stop()
     assert uplink.status()["messages_published"] == 6  # batches of 50 and 10: 3 messages each
     assert sub.ledger.out_of_order == 0
+
+
+def test_a_crash_in_the_network_loop_is_counted_and_the_loop_comes_back(
+    broker: MosquittoBroker, store: SqliteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 8: paho's thread died on struct.error and the uplink stayed dead, silently."""
+    sub = DedupSubscriber(broker.host, broker.port, client_id="dedup-crash")
+    sub.start()
+    uplink = mqtt_uplink(store, settings_for(broker))
+    sink = uplink.sink
+    assert isinstance(sink, MqttSink)
+    real_loop = sink._client._loop
+    crashes = iter([True])
+
+    def crash_once(timeout: float = 1.0) -> mqtt.MQTTErrorCode:
+        if next(crashes, False):
+            raise struct.error("argument out of range")  # what a keepalive of 1e9 raised
+        return real_loop(timeout)
+
+    sink._client._loop = crash_once  # type: ignore[method-assign]
+    uplink.start()
+    try:
+        assert wait_until(lambda: uplink.status()["network_restarts"] == 1)
+        store.write_batch(make_samples(50, ("dev-a",)))
+        assert sub.ledger.wait_for(50, timeout_s=10)  # delivering again
+    finally:
+        uplink.stop()
+        sub.stop()
+    crash_logs = [r for r in caplog.records if "network loop" in r.getMessage()]
+    assert crash_logs
+    assert crash_logs[0].exc_info is not None
+    assert not any(t.name == "uplink-mqtt-net" for t in threading.enumerate())  # joined
+
+
+def test_an_uplink_thread_that_fails_restarts_and_delivers(
+    broker: MosquittoBroker, store: SqliteStore
+) -> None:
+    uplink = mqtt_uplink(store, settings_for(broker))
+    real_read = store.read_after
+    failures = iter([RuntimeError("a bug"), StoreError("disk gone")])
+
+    def flaky(rowid: int, limit: int = 1000) -> list[tuple[int, Sample]]:
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        return real_read(rowid, limit)
+
+    uplink.store = type("FlakyStore", (), {})()  # the forwarder only reads through these
+    uplink.store.read_after = flaky  # type: ignore[attr-defined]
+    for name in ("last_rowid", "get_cursor", "set_cursor"):
+        setattr(uplink.store, name, getattr(store, name))
+    store.write_batch(make_samples(30, ("dev-a",)))
+    uplink.start()
+    try:
+        assert wait_until(lambda: uplink.status()["backlog"] == 0, timeout_s=10)
+    finally:
+        uplink.stop()
+    assert uplink.status()["restarts"] == 2
+    assert "disk gone" in str(uplink.status()["last_error"])

@@ -84,6 +84,10 @@ class GatewayView(Protocol):
         """Set the board's sampling period."""
         ...
 
+    def health(self) -> list[str]:
+        """Why the gateway cannot work (a pipeline thread died); empty when it can."""
+        ...
+
     def device_state(self) -> DeviceState:
         """The board's state as last reported."""
         ...

@@ -80,6 +80,9 @@ _FIELDS: dict[str, dict[str, Field]] = {
             "samples_in_flight", "Samples received and not yet stored, rejected or dropped."
         ),
         "thread_deaths": _c("thread_deaths", "Gateway threads that ended on an exception."),
+        "link_loop_errors": _c(
+            "link_loop_errors", "Errors caught in the link loop (the port was reconnected)."
+        ),
         "store_retries": _c("store_retries", "Store writes retried after a failure."),
         "pool_jobs_processed": _c("pool_jobs_processed", "Pool jobs finished."),
         "pool_jobs_failed": _c("pool_jobs_failed", "Pool jobs that ended in an exception."),

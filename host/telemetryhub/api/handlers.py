@@ -15,6 +15,7 @@ from telemetryhub.errors import (
     DeviceError,
     DeviceNotConnectedError,
     InvalidStateError,
+    ProtocolError,
     TelemetryHubError,
 )
 
@@ -27,6 +28,7 @@ _DOMAIN_STATUS: tuple[tuple[type[TelemetryHubError], int], ...] = (
     (CommandRejectedError, 502),
     (CommandTimeoutError, 504),
     (DeviceError, 502),
+    (ProtocolError, 400),  # a command argument the wire grammar refuses (docs/protocol.md)
 )
 
 

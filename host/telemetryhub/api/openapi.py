@@ -130,8 +130,11 @@ _SCHEMAS: dict[str, Any] = {
     },
     "Health": {
         "type": "object",
-        "properties": {"status": {"const": "ok"}},
-        "required": ["status"],
+        "properties": {
+            "status": {"enum": ["ok", "failing"]},
+            "problems": {"type": "array", "items": {"type": "string"}},
+        },
+        "required": ["status", "problems"],
     },
     "Ready": {
         "type": "object",
@@ -237,7 +240,11 @@ def _paths() -> dict[str, Any]:
         "/fault": _command("Set fault injection.", "Fault"),
         "/period": _command("Set the sampling period.", "Period"),
         "/health": _public(
-            "Liveness: the process serves requests.", {"200": _ok("Health", "Alive.")}
+            "Liveness: the process serves requests and every pipeline thread is running.",
+            {
+                "200": _ok("Health", "Alive."),
+                "503": _ok("Health", "A pipeline thread died; `problems` says which."),
+            },
         ),
         "/ready": _public(
             "Readiness: device connected, data fresh, queue below the limit.",

@@ -105,7 +105,10 @@ def samples_recent() -> Response:
 @bp.get("/health")
 @requires(Role.ANONYMOUS)
 def health() -> Response:
-    return jsonify(status="ok")
+    problems = api_state().core.health()
+    response = jsonify(status="failing" if problems else "ok", problems=problems)
+    response.status_code = 503 if problems else 200
+    return response
 
 
 @bp.get("/ready")

@@ -43,11 +43,17 @@ _log = logging.getLogger(__name__)
 
 _FAULT_ARGS: dict[FaultMode, Callable[[Fault], tuple[str, ...]]] = {
     FaultMode.NONE: lambda f: ("none",),
-    FaultMode.RANDOM: lambda f: ("random", repr(f.probability)),
+    FaultMode.RANDOM: lambda f: ("random", probability_arg(f.probability)),
     FaultMode.INTERMITTENT: lambda f: ("intermittent", str(f.count)),
     FaultMode.DETERMINISTIC: lambda f: ("deterministic", str(f.count)),
 }
 _FINAL_STATUS_S = 1.0  # at close, how long to wait for each board's last STATUS
+
+
+def probability_arg(probability: float) -> str:
+    """A probability in the wire's form: at most 6 decimals (parts per million), e.g. 0.25."""
+    text = f"{probability:.6f}".rstrip("0")
+    return text + "0" if text.endswith(".") else text
 
 
 class Uplink(Protocol):
@@ -331,6 +337,12 @@ class GatewayCore:
 
     def ports(self) -> list[PortView]:
         return self.loop.ports()
+
+    def health(self) -> list[str]:
+        """Why the gateway cannot do its work now (empty when it can): a thread it needs died."""
+        if not self._opened or self._closed:
+            return []
+        return [f"thread {name}* is not running" for name in self.threads.missing()]
 
     def device_state(self) -> DeviceState:
         device = self.device()

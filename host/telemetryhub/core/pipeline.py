@@ -104,9 +104,17 @@ class Pipeline:
         self._stopping.set()
 
     def close(self) -> None:
-        """Close the queue and let the consumer hand out what is in it; joins the consumer."""
+        """Close the queue and let the consumer hand out what is in it; joins the consumer.
+        What a consumer that died left in the queue is counted dropped, never silent."""
         self.queue.close()
         self.consumer.join()
+        while True:
+            try:
+                batches = self.queue.pop_many(1024, timeout_s=0)
+            except QueueClosedError:
+                return
+            for batch in batches:
+                self.count_dropped("shutdown", len(batch.samples))
 
     def count_dropped(self, reason: str, samples: int) -> None:
         if samples:
@@ -158,7 +166,10 @@ class Pipeline:
 
     def _hand_over(self, batch: SampleBatch) -> None:
         self.counters.add("queued", len(batch.samples))
-        self._on_batch(batch)
+        try:
+            self._on_batch(batch)
+        except Exception:  # the views missed one batch; its samples are still stored
+            _log.exception("updating the latest-sample views failed")
         self._slots.acquire()
         try:
             self._pool.submit(lambda: self._process(batch), key=batch.device.device_id)

@@ -77,6 +77,7 @@ def pipeline_metrics(core: GatewayCore, devices: list[DeviceSnapshot]) -> dict[s
         "queue_high_water": queue.high_water,
         "queue_push_timeouts": queue.push_timeouts,
         "thread_deaths": core.threads.deaths,
+        "link_loop_errors": core.loop.internal_errors,
     }
     last_stored = core.pipeline.last_stored_ts
     if last_stored is not None:

@@ -112,6 +112,7 @@ class Forwarder:
         self._delivered = 0
         self._batches = 0
         self._failures = 0
+        self._restarts = 0
         self._last_error: str | None = None
         self._last_delivery_ts: float | None = None
         self._final_undelivered: int | None = None
@@ -160,6 +161,7 @@ class Forwarder:
                 "delivered": self._delivered,
                 "batches": self._batches,
                 "failures": self._failures,
+                "restarts": self._restarts,
                 "state": self._state_locked(),
                 "last_error": self._last_error,
                 "last_delivery_ts": self._last_delivery_ts,
@@ -184,13 +186,23 @@ class Forwarder:
     # -- uplink-<name> thread ---------------------------------------------------------------
 
     def _run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                if not self._step():
-                    self._stop.wait(self.settings.poll_interval_s)
-            self._drain_before_exit()
-        except TelemetryHubError:
-            _log.exception("uplink %s stopped on a store error; its cursor is kept", self.name)
+        """uplink-<name>: deliver until stopped. Whatever goes wrong (a store error, a bug) is
+        logged with its traceback, counted in `restarts`, and the loop starts over after a
+        backoff: an uplink never dies quietly; its cursor is in the store."""
+        while True:
+            try:
+                while not self._stop.is_set():
+                    if not self._step():
+                        self._stop.wait(self.settings.poll_interval_s)
+                self._drain_before_exit()
+                return
+            except Exception as exc:
+                _log.exception("uplink %s failed; restarting it (its cursor is kept)", self.name)
+                with self._lock:
+                    self._restarts += 1
+                    self._last_error = f"{type(exc).__name__}: {exc}"
+                if self._stop.wait(self._backoff.next_delay_s()):
+                    return
 
     def _step(self) -> bool:
         """One batch: True if there was one to send (delivered or not)."""

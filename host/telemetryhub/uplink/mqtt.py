@@ -38,9 +38,10 @@ class MqttSink:
     `state_topic_template`, and `online`/`offline` retained on `status_topic_template` (the
     `offline` is also the last will, so the broker announces a gateway that vanished).
 
-    paho's network thread (loop_start) is a daemon thread. That is acceptable here only
-    because it holds no data: a batch counts as delivered, and the cursor moves, only after
-    every PUBACK arrived; whatever the thread had in hand at exit is still in the store.
+    paho's network loop runs on our own thread, `uplink-mqtt-net` (not paho's loop_start): if it
+    crashes (a paho bug, a malformed packet) the crash is logged with its traceback, counted in
+    `network_restarts`, and the loop starts again after a backoff. It holds no data: a batch
+    counts as delivered, and the cursor moves, only after every PUBACK arrived.
     """
 
     kind = "mqtt"
@@ -54,9 +55,12 @@ class MqttSink:
         self._disconnects = 0
         self._messages = 0
         self._last_connect_error: str | None = None
+        self._network_restarts = 0
         self._opened = False
         self._closed = False
+        self._stopping = threading.Event()
         self._client = self._make_client()
+        self._network = threading.Thread(target=self._run_network, name="uplink-mqtt-net")
 
     def _make_client(self) -> mqtt.Client:
         s = self.settings
@@ -95,7 +99,7 @@ class MqttSink:
         self._client.connect_async(
             self.settings.host, self.settings.port, self.settings.keepalive_s
         )
-        self._client.loop_start()
+        self._network.start()
 
     def deliver(self, samples: Sequence[Sample]) -> None:
         """Publish one QoS 1 message per device (chunked) and wait for every PUBACK.
@@ -157,8 +161,9 @@ class MqttSink:
             # No PUBACK means the link is likely dead; the broker then publishes the will.
             with contextlib.suppress(RuntimeError, ValueError):
                 info.wait_for_publish(self.settings.publish_timeout_s)
-        self._client.disconnect()
-        self._client.loop_stop()
+        self._stopping.set()
+        self._client.disconnect()  # loop_forever returns once it is disconnected
+        self._network.join()
 
     def status(self) -> dict[str, object]:
         with self._lock:
@@ -168,7 +173,27 @@ class MqttSink:
                 "disconnects": self._disconnects,
                 "messages_published": self._messages,
                 "last_connect_error": self._last_connect_error,
+                "network_restarts": self._network_restarts,
             }
+
+    # -- uplink-mqtt-net ---------------------------------------------------------------------
+
+    def _run_network(self) -> None:
+        """paho's network loop (connects, reconnects with backoff), restarted if it crashes."""
+        delay_s = self.settings.reconnect_min_s
+        while not self._stopping.is_set():
+            try:
+                self._client.loop_forever(retry_first_connection=True)
+            except Exception as exc:  # anything: it is counted and the loop comes back
+                _log.exception("MQTT network loop to %s crashed; restarting it", self._broker())
+                self._connected.clear()
+                with self._lock:
+                    self._network_restarts += 1
+                    self._last_connect_error = f"network loop crashed: {exc!r}"
+                self._stopping.wait(delay_s)
+                delay_s = min(delay_s * 2, self.settings.reconnect_max_s)
+                continue
+            return  # disconnect(): close() is stopping us
 
     # -- publishing -------------------------------------------------------------------------
 
