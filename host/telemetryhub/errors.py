@@ -10,6 +10,7 @@ TelemetryHubError
 │   └── PortBusyError        another program holds the port exclusively
 ├── DeviceError              the board answered or behaved wrongly
 │   ├── DeviceNotConnectedError   no board is connected right now
+│   ├── UnknownDeviceError        no board of that id was ever seen
 │   ├── CommandTimeoutError       no RESULT within the timeout
 │   └── CommandRejectedError      RESULT with an error code (carries the code)
 │       └── InvalidStateError     the state machine refused the transition
@@ -61,6 +62,10 @@ class DeviceError(TelemetryHubError):
 
 class DeviceNotConnectedError(DeviceError):
     """No board is connected right now."""
+
+
+class UnknownDeviceError(DeviceError):
+    """No board with that device id is known to this gateway."""
 
 
 class CommandTimeoutError(DeviceError):

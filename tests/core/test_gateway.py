@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from telemetryhub.core.gateway import CoreSettings, GatewayCore, probability_arg
+from telemetryhub.core.commands import probability_arg
+from telemetryhub.core.gateway import CoreSettings, GatewayCore
 from telemetryhub.core.status import summary_lines
 from telemetryhub.device.simulator import SimulatedBoard
 from telemetryhub.errors import DeviceNotConnectedError, InvalidStateError, StoreError

@@ -64,24 +64,31 @@ class GatewayView(Protocol):
         """Sample arrival -> stored latency."""
         ...
 
-    def start(self) -> None:
-        """Ask the board to start measuring."""
+    # Commands: `device_id` names one board (UnknownDeviceError if never seen); None means
+    # every connected board. They return each board's outcome, "ok" or why not.
+
+    def start(self, device_id: str | None = None) -> Mapping[str, str]:
+        """Ask the board(s) to start measuring."""
         ...
 
-    def stop(self) -> None:
-        """Ask the board to stop measuring."""
+    def stop(self, device_id: str | None = None) -> Mapping[str, str]:
+        """Ask the board(s) to stop measuring."""
         ...
 
-    def reset_device(self) -> None:
-        """Ask the board to leave SafeState (or reset its counters) and go Idle."""
+    def reset_device(self, device_id: str | None = None) -> Mapping[str, str]:
+        """Ask the board(s) to leave SafeState (the armed fault stays armed) and go Idle."""
         ...
 
-    def inject_fault(self, fault: Fault) -> None:
-        """Set the board's fault-injection mode."""
+    def inject_fault(self, fault: Fault, device_id: str | None = None) -> Mapping[str, str]:
+        """Set the board(s)' fault-injection mode."""
         ...
 
-    def set_period(self, period_ms: int) -> None:
-        """Set the board's sampling period."""
+    def set_period(self, period_ms: int, device_id: str | None = None) -> Mapping[str, str]:
+        """Set the board(s)' sampling period."""
+        ...
+
+    def device_status(self, device_id: str) -> Mapping[str, object]:
+        """One board's full document; UnknownDeviceError if it was never seen."""
         ...
 
     def health(self) -> list[str]:
@@ -96,6 +103,6 @@ class GatewayView(Protocol):
         """A JSON-ready snapshot (see the module docstring for the keys)."""
         ...
 
-    def recent_samples(self, seconds: float) -> list[Sample]:
-        """Samples of the last `seconds`, oldest first, from memory."""
+    def recent_samples(self, seconds: float, device_id: str | None = None) -> list[Sample]:
+        """Samples of the last `seconds` (of one board, or all), oldest first, from memory."""
         ...

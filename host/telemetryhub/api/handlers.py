@@ -17,12 +17,14 @@ from telemetryhub.errors import (
     InvalidStateError,
     ProtocolError,
     TelemetryHubError,
+    UnknownDeviceError,
 )
 
 log = logging.getLogger("telemetryhub.api")
 
 # Most specific first: InvalidStateError is a CommandRejectedError.
 _DOMAIN_STATUS: tuple[tuple[type[TelemetryHubError], int], ...] = (
+    (UnknownDeviceError, 404),
     (DeviceNotConnectedError, 503),
     (InvalidStateError, 409),
     (CommandRejectedError, 502),

@@ -21,7 +21,7 @@ from telemetryhub.api.schemas import (
     parse_query,
     validate_body,
 )
-from telemetryhub.core.status import sample_json
+from telemetryhub.core.device_status import sample_json
 from telemetryhub.models import Fault, FaultMode, Sample
 
 bp = Blueprint("api", __name__)

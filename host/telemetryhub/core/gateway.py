@@ -14,18 +14,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from telemetryhub.core.commands import BoardCommands, BoardPolicy, fault_args
+from telemetryhub.core.device_status import device_document
 from telemetryhub.core.metrics import LatencyHistogram
 from telemetryhub.core.pipeline import Pipeline, PipelineSettings
 from telemetryhub.core.pool import ThreadPool
 from telemetryhub.core.processing import RollingAggregates, SampleValidator
 from telemetryhub.core.queue import TelemetryQueue
-from telemetryhub.core.status import ShutdownSummary, status_document, summarise
+from telemetryhub.core.status import ShutdownSummary, fleet_state, status_document, summarise
 from telemetryhub.core.supervise import ThreadWatch
+from telemetryhub.core.views import DeviceViews
 from telemetryhub.device.base import (
     DeviceSnapshot,
     LinkChange,
@@ -33,27 +35,15 @@ from telemetryhub.device.base import (
     SampleBatch,
     StateChange,
 )
-from telemetryhub.errors import TelemetryHubError
+from telemetryhub.errors import TelemetryHubError, UnknownDeviceError
 from telemetryhub.fleet.loop import LinkLoop, LoopSettings
 from telemetryhub.fleet.port import TransportFactory
-from telemetryhub.models import DeviceState, Fault, FaultMode, Sample
+from telemetryhub.models import DeviceState, Fault, Sample
 from telemetryhub.store.base import SampleStore
 
 _log = logging.getLogger(__name__)
 
-_FAULT_ARGS: dict[FaultMode, Callable[[Fault], tuple[str, ...]]] = {
-    FaultMode.NONE: lambda f: ("none",),
-    FaultMode.RANDOM: lambda f: ("random", probability_arg(f.probability)),
-    FaultMode.INTERMITTENT: lambda f: ("intermittent", str(f.count)),
-    FaultMode.DETERMINISTIC: lambda f: ("deterministic", str(f.count)),
-}
 _FINAL_STATUS_S = 1.0  # at close, how long to wait for each board's last STATUS
-
-
-def probability_arg(probability: float) -> str:
-    """A probability in the wire's form: at most 6 decimals (parts per million), e.g. 0.25."""
-    text = f"{probability:.6f}".rstrip("0")
-    return text + "0" if text.endswith(".") else text
 
 
 class Uplink(Protocol):
@@ -87,9 +77,10 @@ class CoreSettings:
     consumer_batch_items: int = 64
     max_batches_in_pool: int = 64
     max_samples_per_job: int = 1024
-    recent_samples: int = 6000
+    recent_per_device: int = 600  # samples of history per board kept in memory for charts
     autostart: bool = True
     period_ms: int | None = None  # asked of every board on connect; None keeps the board's own
+    boards: dict[str, BoardPolicy] = field(default_factory=dict)  # per device id, over those
     min_value: float = -1e6
     max_value: float = 1e6
     command_timeout_s: float = 2.0
@@ -113,6 +104,7 @@ class GatewayCore:
         self.pool = ThreadPool(s.pool_workers, name="core")
         self.validator = SampleValidator(s.min_value, s.max_value)
         self.aggregates = RollingAggregates()
+        self.views = DeviceViews(s.recent_per_device)
         self.pipeline = Pipeline(
             store,
             self.pool,
@@ -124,6 +116,7 @@ class GatewayCore:
                 s.max_batches_in_pool,
                 s.max_samples_per_job,
             ),
+            self.views,
         )
         self.loop = LinkLoop(
             self,
@@ -131,14 +124,10 @@ class GatewayCore:
             resume=index.newest_seq if index else None,
             known=index.knows_device if index else None,
         )
-        self.pipeline.connect(self.loop.settle, self.loop.wake, self._on_batch)
+        self.pipeline.connect(self.loop.settle, self.loop.wake)
+        self.commands = BoardCommands(self.loop, self.devices, self._policy, s.command_timeout_s)
         self.threads = ThreadWatch()
         self._lock = threading.Lock()
-        self._latest: Sample | None = None
-        self._recent: deque[Sample] = deque(maxlen=s.recent_samples)
-        self._last_sample_at: float | None = None
-        self._user_stopped = threading.Event()  # autostart must not undo a person's stop
-        self._setup_lock = threading.Lock()
         self._opened = False
         self._closed = False
         self._summary: ShutdownSummary | None = None
@@ -220,30 +209,29 @@ class GatewayCore:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    # -- device commands (the first connected board; a fleet API comes with several) -------
+    # -- device commands: one board by id, or (None) every connected board ------------------
 
-    def start(self) -> None:
-        """Idle -> Measuring."""
-        self._command("start")
-        self._user_stopped.clear()
+    def start(self, device_id: str | None = None) -> dict[str, str]:
+        """Idle -> Measuring; each board's outcome ("ok" or why not)."""
+        return self.commands.run(device_id, "start")
 
-    def stop(self) -> None:
-        """Measuring -> Idle, then wait until what the board sent so far is stored."""
-        self._command("stop")
-        self._user_stopped.set()
+    def stop(self, device_id: str | None = None) -> dict[str, str]:
+        """Measuring -> Idle, then wait until what the boards sent so far is stored."""
+        outcomes = self.commands.run(device_id, "stop")
         self.flush()
+        return outcomes
 
-    def reset_device(self) -> None:
+    def reset_device(self, device_id: str | None = None) -> dict[str, str]:
         """Any state -> Idle (SafeState recovery); the armed fault stays armed."""
-        self._command("reset")
+        return self.commands.run(device_id, "reset")
 
-    def inject_fault(self, fault: Fault) -> None:
-        """Switch the board's fault injection mode."""
-        self._command("fault", *_FAULT_ARGS[fault.mode](fault))
+    def inject_fault(self, fault: Fault, device_id: str | None = None) -> dict[str, str]:
+        """Switch the boards' fault injection mode."""
+        return self.commands.run(device_id, "fault", *fault_args(fault))
 
-    def set_period(self, period_ms: int) -> None:
-        """Change the board's sample period."""
-        self._command("set", "period_ms", str(period_ms))
+    def set_period(self, period_ms: int, device_id: str | None = None) -> dict[str, str]:
+        """Change the boards' sample period."""
+        return self.commands.run(device_id, "set", "period_ms", str(period_ms))
 
     def flush(self, timeout_s: float = 5.0) -> bool:
         """Wait until every sample read so far (what is readable now included) is settled."""
@@ -253,25 +241,22 @@ class GatewayCore:
             return False
         return self.pipeline.wait_settled(target, max(0.0, deadline - time.monotonic()))
 
-    def _command(self, verb: str, *args: str, device_id: str | None = None) -> None:
-        self.loop.command(device_id, verb, *args, timeout_s=self.settings.command_timeout_s)
-
     def _stop_devices_for_shutdown(self) -> None:
-        for device in self.devices():
-            if device.connected and device.state == DeviceState.MEASURING:
-                try:
-                    self._command("stop", device_id=device.device_id)
-                except TelemetryHubError as exc:
-                    _log.warning("could not stop %s on shutdown: %s", device.device_id, exc)
+        measuring = [
+            d.device_id for d in self.devices() if d.connected and d.state == DeviceState.MEASURING
+        ]
+        answers = self.loop.command_many(measuring, "stop", timeout_s=_FINAL_STATUS_S)
+        for device_id, answer in answers.items():
+            if isinstance(answer, TelemetryHubError):
+                _log.warning("could not stop %s on shutdown: %s", device_id, answer)
 
     def _read_final_status(self) -> None:
         """Each board's counters at the end: what it still holds is not lost."""
-        for device in self.devices():
-            if device.connected:
-                try:
-                    self.loop.read_counters(device.device_id, timeout_s=_FINAL_STATUS_S)
-                except TelemetryHubError as exc:
-                    _log.info("no final STATUS from %s: %s", device.device_id, exc)
+        connected = [d.device_id for d in self.devices() if d.connected]
+        answers = self.loop.command_many(connected, "status", timeout_s=_FINAL_STATUS_S)
+        for device_id, answer in answers.items():
+            if isinstance(answer, TelemetryHubError):
+                _log.info("no final STATUS from %s: %s", device_id, answer)
 
     # -- the link loop's Intake (called on link-io; never blocks) ------------------------------
 
@@ -294,33 +279,11 @@ class GatewayCore:
         device_id = event.device_id
         # up after a connect, a reconnect or a reboot: the configured period, then autostart
         if event.connected and device_id is not None and not self._closed:
-            self.pool.submit(lambda: self._set_up_board(device_id))
+            self.pool.submit(lambda: self.commands.set_up(device_id), key=("setup", device_id))
 
-    def _set_up_board(self, device_id: str) -> None:
-        """core-worker: a board connected or booted: the configured period, then autostart."""
-        with self._setup_lock:  # a connect and a boot STATE may both ask; the second finds it done
-            try:
-                device = self.device(device_id)
-                wanted = self.settings.period_ms
-                if device is None or device.info is None:
-                    return
-                if wanted is not None and device.info.period_ms != wanted:
-                    self._command("set", "period_ms", str(wanted), device_id=device_id)
-                if (
-                    self.settings.autostart
-                    and device.state == DeviceState.IDLE
-                    and not self._user_stopped.is_set()
-                ):
-                    self._command("start", device_id=device_id)
-            except TelemetryHubError as exc:
-                _log.warning("setting up %s failed: %s", device_id, exc)
-
-    def _on_batch(self, batch: SampleBatch) -> None:
-        """core-consumer: the latest sample and the in-memory history."""
-        with self._lock:
-            self._latest = batch.samples[-1]
-            self._recent.extend(batch.samples)
-            self._last_sample_at = batch.received_at
+    def _policy(self, device_id: str) -> BoardPolicy:
+        s = self.settings
+        return s.boards.get(device_id) or BoardPolicy(s.period_ms, s.autostart)
 
     # -- views ------------------------------------------------------------------------------
 
@@ -345,25 +308,27 @@ class GatewayCore:
         return [f"thread {name}* is not running" for name in self.threads.missing()]
 
     def device_state(self) -> DeviceState:
-        device = self.device()
-        return DeviceState.IDLE if device is None else device.state
+        """The fleet's state (SafeState if any board is in it, else Measuring if any measures)."""
+        return fleet_state(self.devices())
 
-    def latest_sample(self) -> Sample | None:
-        with self._lock:
-            return self._latest
+    def device_status(self, device_id: str) -> dict[str, object]:
+        """One board's full document (`GET /devices/<id>`); UnknownDeviceError if never seen."""
+        device = self.device(device_id)
+        if device is None:
+            raise UnknownDeviceError(f"no board {device_id!r} is known to this gateway")
+        return device_document(self, device)
 
-    def recent_samples(self, seconds: float) -> list[Sample]:
+    def latest_sample(self, device_id: str | None = None) -> Sample | None:
+        """A board's latest sample, or (None) the newest of any board's."""
+        return self.views.latest(device_id)
+
+    def recent_samples(self, seconds: float, device_id: str | None = None) -> list[Sample]:
         """Samples received in the last `seconds` (wall clock), oldest first."""
-        cutoff = time.time() - seconds
-        with self._lock:
-            return [s for s in self._recent if s.ts >= cutoff]
+        return self.views.recent(seconds, device_id)
 
-    def data_age_s(self) -> float | None:
-        """Seconds since the last sample arrived, or None if none did."""
-        with self._lock:
-            if self._last_sample_at is None:
-                return None
-            return time.monotonic() - self._last_sample_at
+    def data_age_s(self, device_id: str | None = None) -> float | None:
+        """Seconds since samples last arrived (from a board, or from any), None if never."""
+        return self.views.age_s(device_id)
 
     def get_metrics(self) -> dict[str, int]:
         """Every count of the pipeline (see telemetryhub.core.status)."""

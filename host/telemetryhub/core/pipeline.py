@@ -22,6 +22,7 @@ from telemetryhub.core.metrics import Counters, LatencyHistogram
 from telemetryhub.core.pool import ThreadPool
 from telemetryhub.core.processing import RollingAggregates, SampleValidator
 from telemetryhub.core.queue import TelemetryQueue
+from telemetryhub.core.views import DeviceViews
 from telemetryhub.device.base import SampleBatch
 from telemetryhub.errors import QueueClosedError, TelemetryHubError
 from telemetryhub.models import Sample
@@ -53,6 +54,7 @@ class Pipeline:
         validator: SampleValidator,
         aggregates: RollingAggregates,
         settings: PipelineSettings,
+        views: DeviceViews,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -61,6 +63,7 @@ class Pipeline:
         self.latency = LatencyHistogram()
         self.validator = validator
         self.aggregates = aggregates
+        self.views = views
         self._pool = pool
         self._slots = threading.BoundedSemaphore(settings.max_batches_in_pool)
         self._settle: Settle = lambda device_id, boot_id, seqs: None
@@ -70,17 +73,11 @@ class Pipeline:
         self._progress = threading.Condition()
         self._settled = 0
         self._last_stored_ts: float | None = None
-        self._on_batch: Callable[[SampleBatch], None] = lambda batch: None
         self.consumer = threading.Thread(target=self._consume, name="core-consumer")
 
-    def connect(
-        self,
-        settle: Settle,
-        wake: Callable[[], None],
-        on_batch: Callable[[SampleBatch], None],
-    ) -> None:
-        """Wire the link loop's `settle` and `wake`, and the core's per-batch view update."""
-        self._settle, self._wake, self._on_batch = settle, wake, on_batch
+    def connect(self, settle: Settle, wake: Callable[[], None]) -> None:
+        """Wire the link loop's `settle` and `wake`."""
+        self._settle, self._wake = settle, wake
 
     # --- the link loop's side --------------------------------------------------------------
 
@@ -114,11 +111,13 @@ class Pipeline:
             except QueueClosedError:
                 return
             for batch in batches:
-                self.count_dropped("shutdown", len(batch.samples))
+                self.count_dropped("shutdown", len(batch.samples), batch.device.device_id)
 
-    def count_dropped(self, reason: str, samples: int) -> None:
+    def count_dropped(self, reason: str, samples: int, device_id: str | None = None) -> None:
         if samples:
             self.counters.add(f"dropped_{reason}", samples)
+            if device_id is not None:
+                self.views.count(device_id, f"dropped_{reason}", samples)
             self._add_settled(samples)
 
     # --- flush -----------------------------------------------------------------------------
@@ -167,7 +166,7 @@ class Pipeline:
     def _hand_over(self, batch: SampleBatch) -> None:
         self.counters.add("queued", len(batch.samples))
         try:
-            self._on_batch(batch)
+            self.views.note_batch(batch.device.device_id, batch.samples, batch.received_at)
         except Exception:  # the views missed one batch; its samples are still stored
             _log.exception("updating the latest-sample views failed")
         self._slots.acquire()
@@ -175,7 +174,7 @@ class Pipeline:
             self._pool.submit(lambda: self._process(batch), key=batch.device.device_id)
         except TelemetryHubError:  # the pool was shut down under us: counted, never silent
             self._slots.release()
-            self.count_dropped("shutdown", len(batch.samples))
+            self.count_dropped("shutdown", len(batch.samples), batch.device.device_id)
 
     # --- core-worker -----------------------------------------------------------------------
 
@@ -185,7 +184,7 @@ class Pipeline:
             self._store_and_settle(batch)
         except Exception:
             _log.exception("processing %d samples failed; not acked", len(batch.samples))
-            self.count_dropped("processing_error", len(batch.samples))
+            self.count_dropped("processing_error", len(batch.samples), batch.device.device_id)
         finally:
             self._slots.release()
 
@@ -195,13 +194,17 @@ class Pipeline:
         rejected = [sample.seq for sample, _ in result.rejected]
         new = self._store(result.accepted) if result.accepted else 0
         info = batch.device
+        views = self.views
+        views.count(info.device_id, "rejected", len(rejected))
         if new is None:
-            self.count_dropped("shutdown", len(result.accepted))
+            self.count_dropped("shutdown", len(result.accepted), info.device_id)
             self._add_settled(len(rejected))
             self._settle(info.device_id, info.boot_id, rejected)
             return
         self.counters.add("stored", new)
         self.counters.add("duplicates", len(result.accepted) - new)
+        views.count(info.device_id, "stored", new)
+        views.count(info.device_id, "duplicates", len(result.accepted) - new)
         if new:
             self._note_stored(batch.samples[-1].ts)
         self.latency.observe(time.monotonic() - batch.received_at, len(batch.samples))

@@ -14,9 +14,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from telemetryhub.core.device_status import (
+    board_json,
+    device_json,
+    device_summary,
+    link_json,
+    sample_json,
+)
 from telemetryhub.device.base import DeviceSnapshot
 from telemetryhub.device.ledger import LossReason
-from telemetryhub.models import FaultMode, Sample
+from telemetryhub.models import DeviceState
 
 if TYPE_CHECKING:
     from telemetryhub.core.gateway import GatewayCore
@@ -89,78 +96,34 @@ def pipeline_metrics(core: GatewayCore, devices: list[DeviceSnapshot]) -> dict[s
 
 
 def status_document(core: GatewayCore) -> dict[str, object]:
-    """State, latest sample, metrics, link, device, board, uplinks and aggregates, JSON-ready."""
+    """The fleet at a glance, in the seed's shape (state, latest sample, metrics; `link`,
+    `device` and `board` of the first connected board) plus one summary per board."""
     devices = core.devices()
-    device = core.device()
+    first = core.device()
     latest = core.latest_sample()
     return {
         "ts": time.time(),  # snapshot time: a client computes ages without its own clock
-        "state": core.device_state().label,
+        "state": fleet_state(devices).label,
         "latest_sample": None if latest is None else sample_json(latest),
         "metrics": pipeline_metrics(core, devices),
-        "link": _link(core, device),
-        "device": None if device is None else _device(device),
-        "board": None if device is None else _board(device),
+        "link": link_json(core, first),
+        "device": None if first is None else device_json(first),
+        "board": None if first is None else board_json(first),
+        "devices": [device_summary(core, d) for d in devices],
         "uplinks": {uplink.name: uplink.status() for uplink in core.uplinks},
         "aggregates": [dataclasses.asdict(a) for a in core.aggregates.snapshot()],
         "threads": core.threads.report(),
     }
 
 
-def _link(core: GatewayCore, device: DeviceSnapshot | None) -> dict[str, object]:
-    if device is not None:
-        return dataclasses.asdict(device.link)
-    ports = core.ports()
-    port = ports[0] if ports else None
-    return {
-        "connected": False,
-        "port": "" if port is None else port.label,
-        "last_error": None if port is None else port.last_error,
-    }
-
-
-def _device(device: DeviceSnapshot) -> dict[str, object]:
-    info = device.info
-    fault = device.fault
-    document: dict[str, object] = {
-        "id": device.device_id,
-        "fault": {
-            "mode": fault.mode.name.lower(),
-            "probability": fault.probability if fault.mode == FaultMode.RANDOM else None,
-            "count": fault.count
-            if fault.mode in (FaultMode.INTERMITTENT, FaultMode.DETERMINISTIC)
-            else None,
-        },
-        "lost": device.lost,
-    }
-    if info is not None:
-        document.update(
-            firmware=info.firmware_version,
-            boot_id=info.boot_id,
-            boot_id_hex=f"{info.boot_id:08x}",
-            protocol=f"{info.proto_major}.{info.proto_minor}",
-            period_ms=info.period_ms,
-            ring_capacity=info.ring_capacity,
-            unit=info.unit,
-            reset_cause=info.reset_cause,
-        )
-    return document
-
-
-def _board(device: DeviceSnapshot) -> dict[str, object] | None:
-    board = device.board
-    if board is None:
-        return None
-    counters = dataclasses.asdict(board)
-    counters["state"] = board.state.label
-    del counters["period_ms"]  # the device section has it
-    counters["age_s"] = device.board_age_s
-    return counters
-
-
-def sample_json(sample: Sample) -> dict[str, object]:
-    """A sample as the API shows it: every field of its key, times and value."""
-    return dataclasses.asdict(sample)
+def fleet_state(devices: list[DeviceSnapshot]) -> DeviceState:
+    """The fleet's state: SafeState if any board is in it, else Measuring if any board
+    measures, else Idle."""
+    states = {d.state for d in devices if d.connected}
+    for state in (DeviceState.SAFE_STATE, DeviceState.MEASURING):
+        if state in states:
+            return state
+    return DeviceState.IDLE
 
 
 def summarise(core: GatewayCore) -> ShutdownSummary:

@@ -183,6 +183,32 @@ class LinkLoop:
                 f"{device_id or 'board'}: no answer to {verb!r} within {timeout_s} s"
             ) from None
 
+    def command_many(
+        self, device_ids: list[str], verb: str, *args: str, timeout_s: float = 2.0
+    ) -> dict[str, CommandAnswer | TelemetryHubError]:
+        """The same command to several boards at once; each one's answer or error."""
+        futures: dict[str, Future[CommandAnswer]] = {d: Future() for d in device_ids}
+
+        def send_all() -> None:
+            now = self._now()
+            for device_id, future in futures.items():
+                self._dispatch.send(device_id, verb, args, future, now)
+
+        self.call_soon(send_all)
+        deadline = time.monotonic() + timeout_s
+        outcomes: dict[str, CommandAnswer | TelemetryHubError] = {}
+        for device_id, future in futures.items():
+            try:
+                outcomes[device_id] = future.result(max(0.0, deadline - time.monotonic()))
+            except FutureTimeoutError:
+                self.call_soon(lambda f=future: self._dispatch.forget(f))  # type: ignore[misc]
+                outcomes[device_id] = CommandTimeoutError(
+                    f"{device_id}: no answer to {verb!r} within {timeout_s} s"
+                )
+            except TelemetryHubError as exc:
+                outcomes[device_id] = exc
+        return outcomes
+
     def read_counters(self, device_id: str | None, timeout_s: float = 2.0) -> DeviceCounters:
         """The board's STATUS counters, asked now."""
         answer = self.command(device_id, "status", timeout_s=timeout_s)
