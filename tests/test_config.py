@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import configparser
 import io
+import re
 import subprocess
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def _ini(tmp_path: Path, text: str) -> Path:
 def test_defaults_without_file_or_environment() -> None:
     settings = load_settings(env={})
     assert settings == Settings()
-    assert settings.gateway.device == "sim"
+    assert settings.gateway.device == ("sim",)
     assert settings.gateway.queue_capacity == 1000
     assert settings.http.host == "127.0.0.1"
     assert settings.uplink_http.endpoints == ()
@@ -59,7 +60,7 @@ endpoints = https://a.example/ingest, http://b.example
 """,
     )
     s = load_settings(path, env={})
-    assert (s.gateway.device, s.gateway.queue_capacity) == ("/dev/ttyACM0", 50)
+    assert (s.gateway.device, s.gateway.queue_capacity) == (("/dev/ttyACM0",), 50)
     assert (s.gateway.log_level, s.gateway.log_format) == ("DEBUG", "json")
     assert s.gateway.data_dir == str(Path.home() / "th")
     assert (s.http.reads_open, s.http.port, s.http.rate_limit_per_s) == (False, 0, 2.5)
@@ -94,7 +95,7 @@ endpoints = https://a.example/ingest, http://b.example
         ("uplink_http", "retry_max_s", "0", "a number of seconds > 0 and <= 3600"),
         ("gateway", "log_level", "LOUD", "one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
         ("gateway", "log_format", "xml", "one of text, json"),
-        ("gateway", "device", "", "sim, emulator, auto or a serial port name"),
+        ("gateway", "device", "", "a comma-separated list of boards to read"),
         ("device", "reconnect_max_s", "0", "a number of seconds 0.05..3600"),
         ("validation", "min_value", "nan", "a finite number"),
         ("http", "port", "70000", "a TCP port number 0-65535"),
@@ -316,3 +317,48 @@ def test_mqtt_tls_files_without_tls_are_refused_not_ignored(tmp_path: Path) -> N
     cert, _ = _pem(tmp_path, "ca")
     with pytest.raises(ConfigError, match=r"\[mqtt\] ca_certs = '.*' with tls = false: expected"):
         load_settings(env={}, overrides={"mqtt.ca_certs": cert})
+
+
+def test_several_boards_and_per_board_sections(tmp_path: Path) -> None:
+    path = _ini(
+        tmp_path,
+        "[gateway]\ndevice = /dev/ttyACM0, emulator:2, sim:3, auto\n"
+        "[board:e6614c311b2f8a29]\nperiod_ms = 10\nautostart = false\nmax_value = 125\n",
+    )
+    s = load_settings(path, env={})
+    assert s.gateway.device == ("/dev/ttyACM0", "emulator:2", "sim:3", "auto")
+    (board,) = s.boards
+    assert (board.device_id, board.period_ms, board.autostart, board.max_value) == (
+        "e6614c311b2f8a29",
+        10,
+        False,
+        125.0,
+    )
+    assert board.min_value is None  # the shared default applies
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("[gateway]\ndevice = sim, sim\n", "a comma-separated list of boards"),
+        ("[gateway]\ndevice = emulator:0\n", "a comma-separated list of boards"),
+        ("[gateway]\ndevice = sim:1001\n", "a comma-separated list of boards"),
+        ("[board:x]\nperiod = 5\n", "[board:x] period: unknown key; expected one of period_ms"),
+        ("[board:x]\nperiod_ms = 0\n", "period_ms = '0': expected an integer 1..60000"),
+        ("[board:x]\nmin_value = 5\nmax_value = 1\n", "expected min_value <= max_value"),
+        ("[board:]\nperiod_ms = 5\n", "expected [board:<device id>]"),
+    ],
+)
+def test_bad_board_lists_and_sections_are_refused(tmp_path: Path, text: str, needle: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(needle)):
+        load_settings(_ini(tmp_path, text), env={})
+
+
+def test_a_reload_sees_board_changes_as_live(tmp_path: Path) -> None:
+    old = load_settings(_ini(tmp_path, "[gateway]\ndevice = sim\n"), env={})
+    new = load_settings(
+        _ini(tmp_path, "[gateway]\ndevice = sim, /dev/ttyACM0\n[board:sim-0001]\nperiod_ms = 5\n"),
+        env={},
+    )
+    changes = {(c.section, c.key): c.live for c in diff_settings(old, new)}
+    assert changes == {("gateway", "device"): True, ("board", "*"): True}

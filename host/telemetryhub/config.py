@@ -18,11 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from telemetryhub.config_boards import (
+    BOARD_PREFIX,
+    BoardSettings,
+    build_boards,
+    read_board_section,
+)
 from telemetryhub.config_checks import check_consistent, unreadable
 from telemetryhub.config_kinds import (
     BOOL,
     DATA_DIR,
-    DEVICE,
+    DEVICES,
     HOST,
     MAX_WAIT_S,
     NON_NEGATIVE_INT,
@@ -63,7 +69,13 @@ def _key(default: V, kind: Kind, doc: str, *, live: bool = False) -> V:
 class GatewaySettings:
     """[gateway]: what to connect to, where to store, and the engine's size."""
 
-    device: str = _key("sim", DEVICE, "which board to read (sim: built-in simulator)")
+    device: tuple[str, ...] = _key(
+        ("sim",),
+        DEVICES,
+        "which boards to read (sim: the built-in simulator); [board:<id>] "
+        "sections hold per-board settings",
+        live=True,
+    )
     data_dir: str = _key(
         "telemetryhub-data", DATA_DIR, "directory holding the database and the operator token"
     )
@@ -194,6 +206,7 @@ class Settings:
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     uplink_http: UplinkHttpSettings = field(default_factory=UplinkHttpSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    boards: tuple[BoardSettings, ...] = ()  # the [board:<device id>] sections
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +239,7 @@ class SettingChange:
 
 # Section name -> its dataclass, in table order (the Settings attributes).
 _SECTION_TYPES: dict[str, type] = {
-    name: cls for name, cls in typing.get_type_hints(Settings).items()
+    name: cls for name, cls in typing.get_type_hints(Settings).items() if name != "boards"
 }
 
 
@@ -283,7 +296,7 @@ def apply_overrides(
         for spec in _SPECS.values()
     }
     raw.update(_read_overrides(overrides, source))
-    return _build(raw)
+    return dataclasses.replace(_build(raw), boards=settings.boards)
 
 
 def diff_settings(old: Settings, new: Settings) -> list[SettingChange]:
@@ -294,6 +307,8 @@ def diff_settings(old: Settings, new: Settings) -> list[SettingChange]:
         after = getattr(getattr(new, spec.section), spec.key)
         if before != after:
             changes.append(SettingChange(spec.section, spec.key, before, after, spec.live))
+    if old.boards != new.boards:  # per-board settings apply when each board is next set up
+        changes.append(SettingChange(BOARD_PREFIX.rstrip(":"), "*", old.boards, new.boards, True))
     return changes
 
 
@@ -331,6 +346,9 @@ def _read_file(path: Path) -> dict[tuple[str, str], tuple[str, str]]:
         raise ConfigError(f"config file '{path}' cannot be read: {exc}") from exc
     raw: dict[tuple[str, str], tuple[str, str]] = {}
     for section in parser.sections():
+        if section.startswith(BOARD_PREFIX):
+            raw.update(read_board_section(section, parser.items(section), str(path)))
+            continue
         if section not in _SECTIONS:
             raise ConfigError(
                 f"{path} [{section}]: unknown section; expected one of {', '.join(_SECTIONS)}"
@@ -376,10 +394,12 @@ def _check_known(section: str, key: str, where: str) -> None:
 
 def _build(raw: Mapping[tuple[str, str], tuple[str, str]]) -> Settings:
     values: dict[str, dict[str, object]] = {section: {} for section in _SECTIONS}
+    boards = {k: v for k, v in raw.items() if k[0].startswith(BOARD_PREFIX)}
     for (section, key), (text, where) in raw.items():
-        values[section][key] = _parse(_SPECS[(section, key)], text, where)
+        if (section, key) not in boards:
+            values[section][key] = _parse(_SPECS[(section, key)], text, where)
     sections = {name: cls(**values[name]) for name, cls in _SECTION_TYPES.items()}
-    settings = Settings(**sections)
+    settings = Settings(**sections, boards=build_boards(boards))
     check_consistent(settings)
     return settings
 

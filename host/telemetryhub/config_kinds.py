@@ -84,11 +84,32 @@ def choice(*choices: str, upper: bool = False) -> Kind:
     return Kind(parse, f"one of {', '.join(choices)}")
 
 
-def _parse_device(text: str) -> str:
-    word = text.strip()
+MAX_SIMULATED = 1000  # `sim:N` boards in one gateway
+MAX_EMULATED = 64  # `emulator:N`: each is a MicroPython process
+
+
+def _parse_source(word: str) -> str:
     if not word or any(c.isspace() for c in word):
-        raise ValueError(text)
+        raise ValueError(word)
+    kind, colon, count = word.partition(":")
+    if colon and kind in ("sim", "emulator"):
+        limit = MAX_SIMULATED if kind == "sim" else MAX_EMULATED
+        if not count.isdigit() or not 1 <= int(count) <= limit:
+            raise ValueError(word)
     return word
+
+
+def _parse_devices(text: str) -> tuple[str, ...]:
+    words = tuple(part.strip() for part in text.split(","))
+    if not words or len(set(words)) != len(words):
+        raise ValueError(text)  # a port read twice would fight over it
+    if sum(word.partition(":")[0] == "sim" for word in words) > 1:
+        raise ValueError(text)  # sim and sim:N would both be sim-0001: name them once
+    return tuple(_parse_source(word) for word in words)
+
+
+def period_kind() -> Kind:
+    return int_range(1, PERIOD_MS_MAX, " (the board's limits)")
 
 
 def _parse_urls(text: str) -> tuple[str, ...]:
@@ -145,6 +166,11 @@ SAMPLE_RATE = Kind(rate(1.0), f"0 (off) or samples/s 1..{MAX_RATE:g}")
 BOOL = Kind(_parse_bool, "true or false (also yes/no, on/off, 1/0)")
 TEXT = Kind(str.strip, "text")
 PATH = Kind(lambda text: os.path.expanduser(text.strip()), "a path")
-DEVICE = Kind(_parse_device, "sim, emulator, auto or a serial port name such as /dev/ttyACM0")
+DEVICES = Kind(
+    _parse_devices,
+    "a comma-separated list of boards to read: sim or sim:N (once), emulator, emulator:N, auto "
+    f"(every board plugged in, now or later), or serial port paths such as /dev/ttyACM0 "
+    f"(N up to {MAX_SIMULATED} simulated, {MAX_EMULATED} emulated)",
+)
 URL_LIST = Kind(_parse_urls, "a comma-separated list of http:// or https:// URLs")
 QOS = Kind(_parse_qos, "an MQTT QoS level: 0, 1 or 2")

@@ -7,7 +7,8 @@ TelemetryHubError
 │   ├── ChecksumError        CRC-32 mismatch
 │   └── IncompatibleProtocolError  board speaks another protocol major
 ├── TransportError           the serial link failed (port vanished, open failed)
-│   └── PortBusyError        another program holds the port exclusively
+│   ├── PortBusyError        another program holds the port exclusively
+│   └── SupersededError      the same board connected again elsewhere: the newer one wins
 ├── DeviceError              the board answered or behaved wrongly
 │   ├── DeviceNotConnectedError   no board is connected right now
 │   ├── UnknownDeviceError        no board of that id was ever seen
@@ -54,6 +55,10 @@ class TransportError(TelemetryHubError):
 
 class PortBusyError(TransportError):
     """The serial port is held by another program."""
+
+
+class SupersededError(TransportError):
+    """The board behind this connection connected again on another one (the newer wins)."""
 
 
 class DeviceError(TelemetryHubError):

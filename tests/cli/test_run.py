@@ -171,6 +171,9 @@ class _NoIntake:
     def note(self, event: object) -> None:
         pass
 
+    def overloaded(self) -> bool:
+        return False
+
 
 def _attempts_in(window_s: float, reconnect_max_s: float) -> int:
     """How often the gateway's link loop, configured with `reconnect_max_s`, tries a port that

@@ -163,3 +163,35 @@ def test_counters_exact_under_contention(use_pop_many: bool) -> None:
     stats = queue.stats()
     assert (stats.pushed, stats.popped, stats.size) == (total, total, 0)
     assert stats.high_water <= 64
+
+
+def test_lanes_are_served_in_turn_so_a_busy_device_cannot_bury_a_quiet_one() -> None:
+    queue: TelemetryQueue[tuple[str, int]] = TelemetryQueue(1000, key=lambda item: item[0])
+    for i in range(300):
+        assert queue.try_push(("busy", i))
+    queue.push(("quiet", 0))
+    first = queue.pop_many(4, timeout_s=0)
+    assert first == [("busy", 0), ("quiet", 0), ("busy", 1), ("busy", 2)]
+
+
+def test_a_lane_may_hold_only_its_share_while_others_still_get_in() -> None:
+    queue: TelemetryQueue[tuple[str, int]] = TelemetryQueue(100, key=lambda item: item[0])
+    pushed = sum(queue.try_push(("busy", i)) for i in range(200))
+    assert pushed == 100  # alone, it may fill the queue
+    assert not queue.try_push(("quiet", 0))  # full: nobody gets in...
+    queue.pop_many(60, timeout_s=0)
+    assert queue.try_push(("quiet", 0))  # ...until there is room; now the share is 100 / 2
+    assert sum(queue.try_push(("busy", i)) for i in range(50)) == 10  # busy at 50 of 100
+    assert all(queue.try_push(("quiet", i)) for i in range(1, 40))  # quiet still gets in
+    assert queue.stats().lanes == 2
+
+
+def test_a_lane_that_is_not_ready_waits_and_the_others_go_on() -> None:
+    queue: TelemetryQueue[tuple[str, int]] = TelemetryQueue(100, key=lambda item: item[0])
+    for i in range(3):
+        queue.push(("held", i))
+        queue.push(("free", i))
+    taken = queue.pop_many(10, timeout_s=0, ready=lambda key: key == "free")
+    assert taken == [("free", 0), ("free", 1), ("free", 2)]
+    assert queue.pop_many(10, timeout_s=0.01, ready=lambda key: key == "free") == []
+    assert len(queue.pop_many(10, timeout_s=0)) == 3  # ready again

@@ -99,5 +99,6 @@ def test_close_is_bounded_even_when_the_consumer_is_gone(store: SqliteStore) -> 
     started = time.monotonic()
     core.close()
     assert time.monotonic() - started < 10
+    assert core.pipeline.queue.closed
     with pytest.raises(QueueClosedError):
-        core.pipeline.queue.push(object())  # type: ignore[arg-type]
+        core.pipeline.queue.pop()

@@ -24,6 +24,7 @@ class MemoryIntake:
     def __init__(self, *, settle: bool = True) -> None:
         self.settle_batches = settle
         self.refuse = False
+        self.shedding = False
         self.loop: LinkLoop | None = None
         self.batches: list[SampleBatch] = []
         self.events: list[StateChange | LinkChange] = []
@@ -49,6 +50,9 @@ class MemoryIntake:
         with self._cond:
             self.events.append(event)
             self._cond.notify_all()
+
+    def overloaded(self) -> bool:
+        return self.shedding
 
     def wait_for(self, predicate: Callable[[], bool], timeout_s: float = 5.0) -> None:
         """Wait until `predicate()` holds (re-checked on every intake call, and every 20 ms)."""

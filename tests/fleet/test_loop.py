@@ -381,3 +381,39 @@ def test_one_thread_serves_every_port(make_harness: MakeHarness) -> None:
         h.loop.command(board.name.removeprefix("sim://"), "start")
     h.wait(lambda: all(h.intake.count(b.boot_id) >= 500 for b in boards))
     assert {d.device_id for d in h.loop.snapshots()} == {f"sim-{i:04d}" for i in range(8)}
+
+
+def test_above_the_shedding_mark_new_boards_wait_and_attach_later(
+    make_harness: MakeHarness,
+) -> None:
+    board = fast_board()
+    h = make_harness(lambda: board)
+    h.intake.shedding = True  # the pipeline is above 95 %
+    h.wait(lambda: h.loop.attach_deferred >= 2)
+    port = h.loop.ports()[0]
+    assert not port.connected
+    assert port.last_error is not None
+    assert "waits to be attached" in port.last_error
+    assert h.intake.ups() == 0
+    h.intake.shedding = False
+    h.wait_connected()
+    h.loop.command(None, "start")
+    h.wait(lambda: h.intake.count() >= 100)  # nothing it took meanwhile is lost
+    assert h.intake.seqs(board.boot_id)[:100] == list(range(100))
+
+
+def test_a_board_that_connects_twice_keeps_the_newer_connection(
+    make_harness: MakeHarness,
+) -> None:
+    h = make_harness()
+    first = fast_board()
+    h.loop.add_port("first", lambda: first)
+    h.wait_connected()
+    twin = SimulatedBoard(fast=True, seed=12, name="sim://twin")  # the same device id
+    h.loop.add_port("second", lambda: twin)
+    h.wait(lambda: h.device().link.port == "sim://twin" and h.loop.superseded >= 1)
+    ports = {p.name: p for p in h.loop.ports()}
+    assert ports["second"].connected
+    assert not ports["first"].connected
+    assert ports["first"].last_error is not None
+    assert "superseded" in ports["first"].last_error

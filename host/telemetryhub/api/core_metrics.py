@@ -80,6 +80,12 @@ _FIELDS: dict[str, dict[str, Field]] = {
             "samples_in_flight", "Samples received and not yet stored, rejected or dropped."
         ),
         "thread_deaths": _c("thread_deaths", "Gateway threads that ended on an exception."),
+        "links_superseded": _c(
+            "links_superseded", "Links closed because their board connected again elsewhere."
+        ),
+        "devices_attach_deferred": _c(
+            "devices_attach_deferred", "Boards told to wait: the queue was above 95 % (shedding)."
+        ),
         "link_loop_errors": _c(
             "link_loop_errors", "Errors caught in the link loop (the port was reconnected)."
         ),

@@ -190,7 +190,12 @@ def _add_remote_options(parser: argparse.ArgumentParser) -> None:
 
 def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = sub.add_parser("run", help="run the gateway", description="Run the gateway.")
-    run.add_argument("--device", help="sim | emulator | auto | a serial port path")
+    run.add_argument(
+        "--device",
+        action="append",
+        help="a board to read: sim, sim:N, emulator, emulator:N, auto (every board plugged in, "
+        "now or later) or a serial port path; give it several times for several boards",
+    )
     run.add_argument("--config", type=Path, help="INI configuration file")
     run.add_argument("--data-dir", type=directory, help="where the store and tokens live")
     run.add_argument(

@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import TextIO
@@ -17,22 +17,20 @@ from typing import TextIO
 from telemetryhub import logs
 from telemetryhub.api.bootstrap import start_api
 from telemetryhub.api.server import ApiServer
+from telemetryhub.cli.sources import Sources
 from telemetryhub.config import (
     Settings,
     diff_settings,
     load_settings,
     needs_restart,
 )
+from telemetryhub.core.commands import BoardPolicy
 from telemetryhub.core.gateway import CoreSettings, GatewayCore
 from telemetryhub.core.status import summary_lines
-from telemetryhub.device.simulator import SimulatedBoard
 from telemetryhub.errors import ConfigError, TelemetryHubError
 from telemetryhub.fleet.loop import LoopSettings
 from telemetryhub.fleet.port import PortSettings
 from telemetryhub.store.sqlite import SqliteStore
-from telemetryhub.transport.base import Transport
-from telemetryhub.transport.discovery import resolve_port
-from telemetryhub.transport.serial_port import SerialTransport
 from telemetryhub.uplink.factory import build_uplinks
 
 _log = logging.getLogger("telemetryhub.run")
@@ -43,8 +41,8 @@ PROGRESS_INTERVAL_S = 1.0
 def cli_overrides(args: argparse.Namespace) -> dict[str, object]:
     """The {"section.key": value} overrides that command-line flags ask for."""
     overrides: dict[str, object] = {}
-    if args.device:
-        overrides["gateway.device"] = args.device
+    if args.device:  # --device may be given several times
+        overrides["gateway.device"] = ",".join(args.device)
     if args.data_dir:
         overrides["gateway.data_dir"] = str(args.data_dir)
     if args.log_level:
@@ -60,7 +58,18 @@ def cli_overrides(args: argparse.Namespace) -> dict[str, object]:
 
 
 def core_settings(settings: Settings) -> CoreSettings:
+    """The engine's settings: shared defaults, and each [board:<id>] section over them."""
+    g = settings.gateway
+    boards = {
+        b.device_id: BoardPolicy(
+            b.period_ms if b.period_ms is not None else settings.device.period_ms,
+            g.autostart if b.autostart is None else b.autostart,
+        )
+        for b in settings.boards
+    }
     return CoreSettings(
+        boards=boards,
+        device_limits=device_limits(settings),
         queue_capacity=settings.gateway.queue_capacity,
         pool_workers=settings.gateway.pool_workers,
         min_value=settings.validation.min_value,
@@ -71,26 +80,17 @@ def core_settings(settings: Settings) -> CoreSettings:
     )
 
 
-@contextlib.contextmanager
-def transport_factory(settings: Settings) -> Iterator[Callable[[], Transport]]:
-    """A factory of fresh transports for the configured device (an emulator is started here)."""
-    device = settings.gateway.device
-    if device == "sim":
-        board = SimulatedBoard(period_ms=settings.device.period_ms)
-        yield lambda: board
-    elif device == "emulator":
-        from telemetryhub.emulator.board import BoardEmulator
-
-        with BoardEmulator() as emulator:
-            yield lambda: SerialTransport(emulator.port, settings.device.baudrate)
-    else:
-        usb_serial = settings.device.usb_serial or None
-
-        def open_port() -> Transport:
-            port = resolve_port(device, usb_serial)
-            return SerialTransport(port, settings.device.baudrate)
-
-        yield open_port
+def device_limits(settings: Settings) -> dict[str, tuple[float, float]]:
+    """Each [board:<id>] section's accepted value range (where it sets one)."""
+    v = settings.validation
+    return {
+        b.device_id: (
+            v.min_value if b.min_value is None else b.min_value,
+            v.max_value if b.max_value is None else b.max_value,
+        )
+        for b in settings.boards
+        if b.min_value is not None or b.max_value is not None
+    }
 
 
 class Gateway:
@@ -104,12 +104,12 @@ class Gateway:
         self._stop = threading.Event()
         self._reload = threading.Event()
         self._store: SqliteStore | None = None
+        self._sources: Sources | None = None
 
     def run(self) -> int:
         logs.configure_logging(self.settings.gateway.log_level, self.settings.gateway.log_format)
         data_dir = Path(self.settings.gateway.data_dir)
         with contextlib.ExitStack() as stack:
-            factory = stack.enter_context(transport_factory(self.settings))
             store = self._store = SqliteStore.in_data_dir(data_dir)
             stack.callback(store.close)
             core = GatewayCore(
@@ -118,7 +118,8 @@ class Gateway:
                 build_uplinks(self.settings, store),
                 index=store,
             )
-            core.add_source(self.settings.gateway.device, factory)
+            sources = self._sources = stack.enter_context(Sources(core))
+            sources.apply(self.settings)
             server = self._serve(core, data_dir)
             stack.enter_context(self._signals())
             core.open()
@@ -191,11 +192,16 @@ class Gateway:
         if ("gateway", "log_level") in live:
             logs.set_level(new.gateway.log_level)
         if ("device", "period_ms") in live:
-            core.set_period(new.device.period_ms)
-        if live & {("validation", "min_value"), ("validation", "max_value")}:
+            core.set_period_where_default(new.device.period_ms)
+        if live & {("validation", "min_value"), ("validation", "max_value"), ("board", "*")}:
             core.validator.set_limits(new.validation.min_value, new.validation.max_value)
+            core.validator.set_device_limits(device_limits(new))
         if uplinks is not None:
             core.replace_uplinks(uplinks)
+        if self._sources is not None and ("gateway", "device") in live:
+            self._sources.apply(new)
+        if ("board", "*") in live or live & {("gateway", "autostart"), ("device", "period_ms")}:
+            core.configure_boards(core_settings(new))
         self.settings = new
         _log.info("reload: applied %d live change(s)", len(live))
 

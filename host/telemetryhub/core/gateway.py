@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from telemetryhub.core.commands import BoardCommands, BoardPolicy, fault_args
@@ -81,6 +81,7 @@ class CoreSettings:
     autostart: bool = True
     period_ms: int | None = None  # asked of every board on connect; None keeps the board's own
     boards: dict[str, BoardPolicy] = field(default_factory=dict)  # per device id, over those
+    device_limits: dict[str, tuple[float, float]] = field(default_factory=dict)  # per device
     min_value: float = -1e6
     max_value: float = 1e6
     command_timeout_s: float = 2.0
@@ -103,6 +104,7 @@ class GatewayCore:
         self.uplinks = tuple(uplinks)
         self.pool = ThreadPool(s.pool_workers, name="core")
         self.validator = SampleValidator(s.min_value, s.max_value)
+        self.validator.set_device_limits(s.device_limits)
         self.aggregates = RollingAggregates()
         self.views = DeviceViews(s.recent_per_device)
         self.pipeline = Pipeline(
@@ -233,6 +235,28 @@ class GatewayCore:
         """Change the boards' sample period."""
         return self.commands.run(device_id, "set", "period_ms", str(period_ms))
 
+    def configure_boards(self, settings: CoreSettings) -> None:
+        """New shared and per-board policies (a reload): they apply at each board's next set-up."""
+        with self._lock:
+            self.settings = replace(
+                self.settings,
+                period_ms=settings.period_ms,
+                autostart=settings.autostart,
+                boards=settings.boards,
+                device_limits=settings.device_limits,
+            )
+
+    def set_period_where_default(self, period_ms: int) -> dict[str, str]:
+        """The shared period changed: set it on every connected board without its own."""
+        outcomes: dict[str, str] = {}
+        for device in self.devices():
+            if device.connected and device.device_id not in self.settings.boards:
+                try:
+                    outcomes.update(self.set_period(period_ms, device.device_id))
+                except TelemetryHubError as exc:
+                    outcomes[device.device_id] = str(exc)
+        return outcomes
+
     def flush(self, timeout_s: float = 5.0) -> bool:
         """Wait until every sample read so far (what is readable now included) is settled."""
         deadline = time.monotonic() + timeout_s
@@ -262,6 +286,9 @@ class GatewayCore:
 
     def offer(self, batch: SampleBatch) -> bool:
         return self.pipeline.offer(batch)
+
+    def overloaded(self) -> bool:
+        return self.pipeline.overloaded()
 
     def note(self, event: StateChange | LinkChange) -> None:
         if isinstance(event, StateChange):

@@ -20,6 +20,18 @@ class HistogramSnapshot:
     sum_s: float
     count: int
 
+    def quantile_bound_s(self, q: float) -> float | None:
+        """The upper bound of the bucket holding the q-quantile (inf past the last bound);
+        None with no observation. "p99 <= 50 ms" holds if this is <= 0.05."""
+        if not self.count:
+            return None
+        wanted, seen = q * self.count, 0
+        for bound, n in zip((*self.bounds_s, float("inf")), self.counts, strict=True):
+            seen += n
+            if seen >= wanted:
+                return bound
+        return float("inf")
+
 
 class LatencyHistogram:
     """Fixed-bucket histogram of durations in seconds."""

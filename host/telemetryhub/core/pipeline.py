@@ -30,6 +30,7 @@ from telemetryhub.store.base import SampleStore
 
 _log = logging.getLogger(__name__)
 
+OVERLOAD_FRACTION = 0.95  # the design's load-shedding rule: new boards wait above it
 _STORE_RETRY_MIN_S = 0.05
 _STORE_RETRY_MAX_S = 2.0
 
@@ -42,6 +43,7 @@ class PipelineSettings:
     consumer_batch_items: int = 64
     max_batches_in_pool: int = 64
     max_samples_per_job: int = 1024
+    max_jobs_per_device: int = 4  # so one flooding board cannot fill the pool
 
 
 class Pipeline:
@@ -58,14 +60,20 @@ class Pipeline:
     ) -> None:
         self.store = store
         self.settings = settings
-        self.queue: TelemetryQueue[SampleBatch] = TelemetryQueue(settings.queue_capacity)
+        self.queue: TelemetryQueue[SampleBatch] = TelemetryQueue(
+            settings.queue_capacity, key=lambda batch: batch.device.device_id
+        )
         self.counters = Counters()
         self.latency = LatencyHistogram()
         self.validator = validator
         self.aggregates = aggregates
         self.views = views
         self._pool = pool
-        self._slots = threading.BoundedSemaphore(settings.max_batches_in_pool)
+        # jobs handed to the pool and not finished, per device and in all: a device at its limit
+        # waits in its lane of the queue, and the others go on (see `_ready`)
+        self._in_pool: dict[str, int] = {}
+        self._in_pool_total = 0
+        self._in_pool_lock = threading.Lock()
         self._settle: Settle = lambda device_id, boot_id, seqs: None
         self._wake: Callable[[], None] = lambda: None
         self._refused = threading.Event()  # the loop holds a batch until there is room
@@ -90,6 +98,10 @@ class Pipeline:
             return False
         self._refused.set()
         return False
+
+    def overloaded(self) -> bool:
+        """The queue is above the load-shedding mark (95 % of its capacity)."""
+        return self.queue.size >= OVERLOAD_FRACTION * self.queue.capacity
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -151,10 +163,12 @@ class Pipeline:
     # --- core-consumer ---------------------------------------------------------------------
 
     def _consume(self) -> None:
-        """core-consumer: queue -> the pool, on the device's serial lane."""
+        """core-consumer: queue -> the pool, on the device's serial lane, devices in turn."""
         while True:
             try:
-                batches = self.queue.pop_many(self.settings.consumer_batch_items, timeout_s=0.5)
+                batches = self.queue.pop_many(
+                    self.settings.consumer_batch_items, timeout_s=0.5, ready=self._ready
+                )
             except QueueClosedError:
                 return
             if batches and self._refused.is_set():
@@ -163,18 +177,35 @@ class Pipeline:
             for batch in _merge_by_device(batches, self.settings.max_samples_per_job):
                 self._hand_over(batch)
 
+    def _ready(self, device_id: object) -> bool:
+        """May the consumer take another batch of `device_id` now? (queue lock held)"""
+        with self._in_pool_lock:
+            total_ok = self._in_pool_total < self.settings.max_batches_in_pool
+            mine = self._in_pool.get(str(device_id), 0)
+        return total_ok and mine < self.settings.max_jobs_per_device
+
+    def _in_pool_add(self, device_id: str, delta: int) -> None:
+        with self._in_pool_lock:
+            self._in_pool[device_id] = self._in_pool.get(device_id, 0) + delta
+            self._in_pool_total += delta
+            if not self._in_pool[device_id]:
+                del self._in_pool[device_id]
+        if delta < 0:
+            self.queue.wake()  # that device's lane (or any, under the total) may go on
+
     def _hand_over(self, batch: SampleBatch) -> None:
+        device_id = batch.device.device_id
         self.counters.add("queued", len(batch.samples))
         try:
-            self.views.note_batch(batch.device.device_id, batch.samples, batch.received_at)
+            self.views.note_batch(device_id, batch.samples, batch.received_at)
         except Exception:  # the views missed one batch; its samples are still stored
             _log.exception("updating the latest-sample views failed")
-        self._slots.acquire()
+        self._in_pool_add(device_id, 1)
         try:
-            self._pool.submit(lambda: self._process(batch), key=batch.device.device_id)
+            self._pool.submit(lambda: self._process(batch), key=device_id)
         except TelemetryHubError:  # the pool was shut down under us: counted, never silent
-            self._slots.release()
-            self.count_dropped("shutdown", len(batch.samples), batch.device.device_id)
+            self._in_pool_add(device_id, -1)
+            self.count_dropped("shutdown", len(batch.samples), device_id)
 
     # --- core-worker -----------------------------------------------------------------------
 
@@ -186,7 +217,7 @@ class Pipeline:
             _log.exception("processing %d samples failed; not acked", len(batch.samples))
             self.count_dropped("processing_error", len(batch.samples), batch.device.device_id)
         finally:
-            self._slots.release()
+            self._in_pool_add(batch.device.device_id, -1)
 
     def _store_and_settle(self, batch: SampleBatch) -> None:
         result = self.validator.validate(batch.samples)
@@ -207,7 +238,9 @@ class Pipeline:
         views.count(info.device_id, "duplicates", len(result.accepted) - new)
         if new:
             self._note_stored(batch.samples[-1].ts)
-        self.latency.observe(time.monotonic() - batch.received_at, len(batch.samples))
+        latency_s = time.monotonic() - batch.received_at
+        self.latency.observe(latency_s, len(batch.samples))
+        views.observe_latency(info.device_id, latency_s, len(batch.samples))
         self._add_settled(len(batch.samples))
         self._settle(info.device_id, info.boot_id, [sample.seq for sample in batch.samples])
 

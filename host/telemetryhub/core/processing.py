@@ -56,6 +56,7 @@ class SampleValidator:
         self._lock = threading.Lock()
         self._min_value, self._max_value = _checked_limits(min_value, max_value)
         self._clocks: OrderedDict[tuple[str, int], _BootClock] = OrderedDict()
+        self._device_limits: dict[str, tuple[float, float]] = {}
         self._accepted = 0
         self._rejected = dict.fromkeys(Rejection, 0)
 
@@ -65,13 +66,22 @@ class SampleValidator:
         with self._lock:
             self._min_value, self._max_value = limits
 
+    def set_device_limits(self, limits: dict[str, tuple[float, float]]) -> None:
+        """Per-device ranges that replace the shared one for those devices (live reload)."""
+        checked = {device_id: _checked_limits(*pair) for device_id, pair in limits.items()}
+        with self._lock:
+            self._device_limits = checked
+
     def validate(self, samples: Iterable[Sample]) -> ValidationResult:
         """Split `samples` (in arrival order) into accepted and rejected, counting each."""
         accepted: list[Sample] = []
         rejected: list[tuple[Sample, Rejection]] = []
         with self._lock:
             for sample in samples:
-                reason = self._check(sample)
+                low, high = self._device_limits.get(
+                    sample.device_id, (self._min_value, self._max_value)
+                )
+                reason = self._check(sample, low, high)
                 if reason is None:
                     accepted.append(sample)
                 else:
@@ -87,11 +97,11 @@ class SampleValidator:
             counts.update({reason.value: n for reason, n in self._rejected.items()})
             return counts
 
-    def _check(self, sample: Sample) -> Rejection | None:
+    def _check(self, sample: Sample, low: float, high: float) -> Rejection | None:
         value = sample.value
         if not math.isfinite(value):
             return Rejection.NOT_FINITE
-        if not self._min_value <= value <= self._max_value:
+        if not low <= value <= high:
             return Rejection.OUT_OF_RANGE
         return self._check_clock(sample)
 

@@ -1,9 +1,10 @@
-"""The bounded, blocking hand-over queue between the core's producer and consumer threads."""
+"""The bounded hand-over queue between the link loop and the consumer: fair across devices."""
 
 from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -12,6 +13,7 @@ from telemetryhub.errors import QueueClosedError
 T = TypeVar("T")
 
 DEFAULT_CAPACITY = 1000
+MIN_SHARE = 8  # a lane may always hold this many items, whatever the number of lanes
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,26 +27,38 @@ class QueueStats:
     popped: int
     push_timeouts: int
     closed: bool
+    lanes: int = 0
+
+
+def _one_lane(item: object) -> Hashable:
+    return None
 
 
 class TelemetryQueue(Generic[T]):
-    """A bounded FIFO with backpressure: a full queue blocks (or times out) the producer.
+    """A bounded queue with backpressure, in lanes (one per `key(item)`) served round robin.
 
-    Capacity counts items, not samples: the core pushes one item per read chunk. Waiting uses
-    two condition variables on one lock (no polling). Every method is thread-safe.
+    With no `key` it is a plain FIFO. With one, each device gets its own lane: `pop_many` takes
+    one item from each lane in turn, so a board flooding the gateway cannot push a quiet board's
+    batch behind a thousand of its own; and a lane may hold at most its share of the capacity
+    (capacity / lanes, at least MIN_SHARE), so the flooding board is refused first while the
+    others still get in. Capacity counts items, not samples. Every method is thread-safe.
 
     Close semantics (one rule for every pop variant): after `close()` the items already queued
     can still be popped; once the queue is closed *and* empty, `pop`, `try_pop` and `pop_many`
     raise QueueClosedError. `try_pop`/`pop_many` return None/[] only on timeout. `push` and
     `try_push` raise QueueClosedError as soon as the queue is closed; `try_push` returns False
-    only when the queue stayed full for `timeout_s` (counted in `push_timeouts`).
+    only when there was no room for `timeout_s` (counted in `push_timeouts`).
     """
 
-    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+    def __init__(
+        self, capacity: int = DEFAULT_CAPACITY, key: Callable[[T], Hashable] = _one_lane
+    ) -> None:
         if capacity < 1:
             raise ValueError(f"queue capacity must be >= 1, got {capacity}")
         self._capacity = capacity
-        self._items: deque[T] = deque()
+        self._key = key
+        self._lanes: dict[Hashable, deque[T]] = {}  # insertion order is the round-robin order
+        self._size = 0
         self._lock = threading.Lock()
         self._not_full = threading.Condition(self._lock)
         self._not_empty = threading.Condition(self._lock)
@@ -55,51 +69,65 @@ class TelemetryQueue(Generic[T]):
         self._push_timeouts = 0
 
     def push(self, item: T) -> None:
-        """Append `item`, blocking while the queue is full; raises QueueClosedError if closed."""
+        """Append `item`, blocking while there is no room; QueueClosedError if closed."""
+        key = self._key(item)
         with self._lock:
-            self._not_full.wait_for(self._can_push)
-            self._append(item)
+            self._not_full.wait_for(lambda: self._can_push(key))
+            self._append(key, item)
 
     def try_push(self, item: T, timeout_s: float = 0.0) -> bool:
         """Append `item` if room appears within `timeout_s`; False (and counted) if not."""
+        key = self._key(item)
         with self._lock:
-            if not self._not_full.wait_for(self._can_push, timeout_s):
+            if not self._not_full.wait_for(lambda: self._can_push(key), timeout_s):
                 self._push_timeouts += 1
                 return False
-            self._append(item)
+            self._append(key, item)
             return True
 
     def pop(self) -> T:
-        """Remove and return the oldest item, blocking while empty.
+        """Remove and return the next item, blocking while empty.
 
         Raises QueueClosedError once the queue is closed and drained.
         """
         with self._lock:
             self._not_empty.wait_for(self._can_pop)
-            return self._take(1)[0]
+            return self._take(1, None)[0]
 
     def try_pop(self, timeout_s: float = 0.0) -> T | None:
-        """The oldest item, or None if none arrives within `timeout_s`.
+        """The next item, or None if none arrives within `timeout_s`.
 
         Raises QueueClosedError once the queue is closed and drained.
         """
         with self._lock:
             if not self._not_empty.wait_for(self._can_pop, timeout_s):
                 return None
-            return self._take(1)[0]
+            return self._take(1, None)[0]
 
-    def pop_many(self, max_items: int, timeout_s: float | None = None) -> list[T]:
-        """Up to `max_items` oldest items at once, waiting up to `timeout_s` for the first.
+    def pop_many(
+        self,
+        max_items: int,
+        timeout_s: float | None = None,
+        ready: Callable[[Hashable], bool] | None = None,
+    ) -> list[T]:
+        """Up to `max_items` items, lanes taken in turn, waiting up to `timeout_s` for one.
 
-        `timeout_s=None` waits without limit. Returns [] on timeout; raises QueueClosedError
-        once the queue is closed and drained. One lock round trip for the whole batch.
+        `ready(key)` (optional) says whether a lane may give an item now (its device's work in
+        flight is at its limit, say); call `wake` when that may have changed. `timeout_s=None`
+        waits without limit. Returns [] on timeout; raises QueueClosedError once the queue is
+        closed and drained.
         """
         if max_items < 1:
             raise ValueError(f"max_items must be >= 1, got {max_items}")
         with self._lock:
-            if not self._not_empty.wait_for(self._can_pop, timeout_s):
+            if not self._not_empty.wait_for(lambda: self._can_pop(ready), timeout_s):
                 return []
-            return self._take(max_items)
+            return self._take(max_items, ready)
+
+    def wake(self) -> None:
+        """Re-check the `ready` of waiting `pop_many` calls (a lane may have become ready)."""
+        with self._lock:
+            self._not_empty.notify_all()
 
     def close(self) -> None:
         """Refuse further pushes and wake every waiting thread; idempotent."""
@@ -116,11 +144,11 @@ class TelemetryQueue(Generic[T]):
     @property
     def size(self) -> int:
         """Items queued right now."""
-        return len(self._items)
+        return self._size
 
     @property
     def capacity(self) -> int:
-        """The most items the queue holds before `push` blocks."""
+        """The most items the queue holds."""
         return self._capacity
 
     @property
@@ -140,48 +168,69 @@ class TelemetryQueue(Generic[T]):
 
     @property
     def push_timeouts(self) -> int:
-        """`try_push` calls that gave up because the queue stayed full."""
+        """`try_push` calls that gave up for want of room."""
         return self._push_timeouts
 
     def stats(self) -> QueueStats:
         """All counters, read together under the lock."""
         with self._lock:
             return QueueStats(
-                size=len(self._items),
+                size=self._size,
                 capacity=self._capacity,
                 high_water=self._high_water,
                 pushed=self._pushed,
                 popped=self._popped,
                 push_timeouts=self._push_timeouts,
                 closed=self._closed,
+                lanes=len(self._lanes),
             )
 
     # The helpers below run with self._lock held.
 
-    def _can_push(self) -> bool:
+    def _can_push(self, key: Hashable) -> bool:
         if self._closed:
             raise QueueClosedError("push on a closed TelemetryQueue")
-        return len(self._items) < self._capacity
+        if self._size >= self._capacity:
+            return False
+        lane = self._lanes.get(key)
+        lanes = len(self._lanes) + (lane is None)
+        return lane is None or len(lane) < max(MIN_SHARE, self._capacity // lanes)
 
-    def _can_pop(self) -> bool:
-        if self._items:
-            return True
+    def _can_pop(self, ready: Callable[[Hashable], bool] | None = None) -> bool:
+        if self._size:
+            return ready is None or any(ready(key) for key in self._lanes)
         if self._closed:
             raise QueueClosedError("TelemetryQueue is closed and drained")
         return False
 
-    def _append(self, item: T) -> None:
-        self._items.append(item)
+    def _append(self, key: Hashable, item: T) -> None:
+        lane = self._lanes.get(key)
+        if lane is None:
+            lane = self._lanes[key] = deque()
+        lane.append(item)
+        self._size += 1
         self._pushed += 1
-        size = len(self._items)
-        if size > self._high_water:
-            self._high_water = size
+        if self._size > self._high_water:
+            self._high_water = self._size
         self._not_empty.notify()
 
-    def _take(self, max_items: int) -> list[T]:
-        items = self._items
-        count = min(max_items, len(items))
-        taken = [items.popleft() for _ in range(count)]
-        self._popped += count
-        self._not_full.notify(count)
+    def _take(self, max_items: int, ready: Callable[[Hashable], bool] | None) -> list[T]:
+        taken: list[T] = []
+        while len(taken) < max_items and self._size:
+            progressed = False
+            for key in list(self._lanes):
+                if len(taken) == max_items:
+                    break
+                if ready is not None and not ready(key):
+                    continue
+                lane = self._lanes.pop(key)  # and put back at the end: the round robin
+                taken.append(lane.popleft())
+                if lane:
+                    self._lanes[key] = lane
+                progressed = True
+            if not progressed:
+                break
+        self._size -= len(taken)
+        self._popped += len(taken)
+        self._not_full.notify_all()
         return taken

@@ -28,7 +28,7 @@ from telemetryhub.models import DeviceState
 if TYPE_CHECKING:
     from telemetryhub.core.gateway import GatewayCore
 
-DROP_REASONS = ("shutdown", "processing_error")
+DROP_REASONS = ("shutdown", "processing_error", "detached")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +57,7 @@ def pipeline_metrics(core: GatewayCore, devices: list[DeviceSnapshot]) -> dict[s
     counts = core.pipeline.counters.snapshot()
     rejected = {k: v for k, v in core.validator.counters().items() if k != "accepted"}
     dropped = {reason: counts.get(f"dropped_{reason}", 0) for reason in DROP_REASONS}
+    dropped["detached"] = core.loop.detached_backlog  # ports let go of with batches unoffered
     lost = {
         reason.value: sum(d.lost.get(reason.value, 0) for d in devices) for reason in LossReason
     }
@@ -85,6 +86,8 @@ def pipeline_metrics(core: GatewayCore, devices: list[DeviceSnapshot]) -> dict[s
         "queue_push_timeouts": queue.push_timeouts,
         "thread_deaths": core.threads.deaths,
         "link_loop_errors": core.loop.internal_errors,
+        "devices_attach_deferred": core.loop.attach_deferred,
+        "links_superseded": core.loop.superseded,
     }
     last_stored = core.pipeline.last_stored_ts
     if last_stored is not None:

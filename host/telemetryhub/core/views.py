@@ -10,6 +10,7 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
+from telemetryhub.core.metrics import HistogramSnapshot, LatencyHistogram
 from telemetryhub.models import Sample
 
 
@@ -19,6 +20,7 @@ class _View:
     latest: Sample | None = None
     arrived_at: float | None = None  # monotonic
     counts: Counter[str] = field(default_factory=Counter)
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
 
 
 class DeviceViews:
@@ -40,6 +42,17 @@ class DeviceViews:
         if amount:
             with self._lock:
                 self._view(device_id).counts[key] += amount
+
+    def observe_latency(self, device_id: str, seconds: float, samples: int) -> None:
+        with self._lock:
+            view = self._view(device_id)
+        view.latency.observe(seconds, samples)
+
+    def latency(self, device_id: str) -> HistogramSnapshot | None:
+        """One device's arrival -> commit latency, or None if it never committed."""
+        with self._lock:
+            view = self._views.get(device_id)
+        return None if view is None else view.latency.snapshot()
 
     def counts(self, device_id: str) -> dict[str, int]:
         with self._lock:

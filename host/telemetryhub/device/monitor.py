@@ -54,6 +54,9 @@ class _Printer:
         if isinstance(event, LinkChange) and event.connected:
             self.connected.set()
 
+    def overloaded(self) -> bool:
+        return False  # it stores nothing: it can always take more
+
 
 def monitor(
     factory: TransportFactory,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import queue
+import secrets
 import select
 import shutil
 import tempfile
@@ -44,6 +46,15 @@ _MAX_CRASHES = 5
 DEFAULT_FIRMWARE_DIR = Path(__file__).resolve().parents[3] / "firmware"
 
 
+def default_device_id(flash_dir: Path | None) -> str:
+    """`unix-` and 8 hex digits: fixed for a given flash folder (the same board next run), else
+    random, as distinct boards have distinct unique ids."""
+    if flash_dir is not None:
+        digest = hashlib.sha256(str(flash_dir.resolve()).encode()).hexdigest()
+        return f"unix-{digest[:8]}"
+    return f"unix-{secrets.token_hex(4)}"
+
+
 class BoardEmulator:
     """A MicroPython board on a pseudo-terminal that pyserial and mpremote use like a real one.
 
@@ -63,7 +74,10 @@ class BoardEmulator:
         firmware_dir: Path = DEFAULT_FIRMWARE_DIR,
         link_path: Path | None = None,
         micropython: Path | None = None,
+        device_id: str | None = None,
     ) -> None:
+        # distinct boards have distinct machine.unique_id(): so do emulators, unless told
+        self.device_id = device_id or default_device_id(flash_dir)
         self._given_flash = flash_dir
         self._firmware_dir = firmware_dir
         self._link_path = link_path
@@ -398,6 +412,7 @@ class BoardEmulator:
             workdir / "rom",
             run_main=run_main and has_main,
             reset_cause=cause,
+            device_id=self.device_id,
         )
         self._tail = b""
         self._raw_mode = False

@@ -44,6 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--link", type=_link_path, help="stable symlink path for the port (default: in a temp dir)"
     )
+    parser.add_argument(
+        "--device-id",
+        help="the board's device id (default: unix- and 8 hex digits, fixed by --flash-dir, "
+        "else random: distinct boards have distinct ids)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,10 +68,14 @@ def run(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with BoardEmulator(
-            args.flash_dir, firmware_dir=args.firmware_dir, link_path=args.link
+            args.flash_dir,
+            firmware_dir=args.firmware_dir,
+            link_path=args.link,
+            device_id=args.device_id,
         ) as board:
             print(board.port, flush=True)
             print(f"flash: {board.flash_dir}", flush=True)
+            print(f"device id: {board.device_id}", flush=True)
             stop.wait()
     finally:
         for sig, handler in previous.items():

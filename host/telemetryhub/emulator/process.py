@@ -77,6 +77,7 @@ class MicroPythonProcess:
         *,
         run_main: bool,
         reset_cause: int = CAUSE_POWER_ON,
+        device_id: str | None = None,
     ) -> MicroPythonProcess:
         """Start `micropython -i main.py` (or the bare REPL) with the flash folder as cwd.
 
@@ -93,6 +94,8 @@ class MicroPythonProcess:
             env["MICROPYPATH"] = f"{rom_dir}:.frozen:lib"
             env["TELEMETRYHUB_EMU_RESET_FD"] = str(reset_w)
             env["TELEMETRYHUB_RESET_CAUSE"] = str(reset_cause)
+            if device_id is not None:  # the HAL's stand-in for machine.unique_id()
+                env["TELEMETRYHUB_DEVICE_ID"] = device_id
             proc = subprocess.Popen(
                 argv,
                 stdin=slave_fd,

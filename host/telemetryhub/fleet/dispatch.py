@@ -40,7 +40,9 @@ from telemetryhub.errors import (
     CommandRejectedError,
     DeviceNotConnectedError,
     InvalidStateError,
+    SupersededError,
     TelemetryHubError,
+    TransportError,
 )
 from telemetryhub.fleet.device import Device, ResumePoint
 from telemetryhub.fleet.port import Port
@@ -55,6 +57,7 @@ _log = logging.getLogger(__name__)
 KnownDevice = Callable[[str], bool]  # has the store seen this device before?
 _INTERNAL = object()  # the tag of the loop's own commands (the periodic `status`)
 _BACKLOG_RETRY_S = 0.05  # a port whose batch the Intake refused looks again this soon
+OVERLOAD_FRACTION = 0.95  # the design's load-shedding mark (the Intake decides; said in logs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +93,26 @@ class Dispatcher:
         self._hole_since: dict[Port, float] = {}
         self._rewound_at: dict[Port, float] = {}
         self._down_reported: dict[Port, str] = {}
+        self.attach_deferred = 0  # handshakes turned away by load shedding
+        self.superseded = 0  # links closed because their board connected again elsewhere
         self.connecting = True  # ports (re)connect; False once shutdown began
         self.intake_open = True  # False: the pipeline takes no more batches; read regardless
 
     def reads(self, port: Port) -> bool:
         """Whether the port is read now: not while a batch waits for room in the pipeline."""
         return not port.backlog or not self.intake_open
+
+    def forget_port(self, port: Port) -> None:
+        """The port is gone for good (its board stays known)."""
+        self.ports.remove(port)
+        self._status_due.pop(port, None)
+        self._hole_since.pop(port, None)
+        self._rewound_at.pop(port, None)
+        self._down_reported.pop(port, None)
+        self._touched.discard(port)
+        for device_id, mapped in list(self._port_of.items()):
+            if mapped is port:
+                del self._port_of[device_id]
 
     def take_touched(self) -> list[Port]:
         touched, self._touched = list(self._touched), set()
@@ -149,11 +166,16 @@ class Dispatcher:
         return device.samples(event.frame, event.samples, now)
 
     def _on_up(self, port: Port, hello: Hello, now: float) -> None:
+        attached = self.devices.get(hello.device_id)
+        if (attached is None or not attached.connected) and self._intake.overloaded():
+            self._shed(port, hello)
+            return
         device = self.devices.get(hello.device_id)
         if device is None:
             known = self._known(hello.device_id) if self._known else False
             device = Device(hello.device_id, resume=self._resume, known=known, wall=self._wall)
             self.devices[hello.device_id] = device
+        self._supersede(device, port)
         port.device = device
         self._port_of[device.device_id] = port
         fresh = device.on_handshake(hello, port.label)
@@ -173,6 +195,38 @@ class Dispatcher:
                 )
             )
         self._ack_if_due(port, device)
+
+    def _supersede(self, device: Device, port: Port) -> None:
+        """The board came up on `port` while still up on another: a stale connection (a board
+        moved, a socket half-open). The newer one wins; the older retries after a while."""
+        old = self._port_of.get(device.device_id)
+        if old is None or old is port or old.session is None:
+            return
+        self.superseded += 1
+        _log.warning(
+            "%s came up on %s: closing its older link on %s",
+            device.device_id,
+            port.label,
+            old.label,
+        )
+        old.device = None  # its end must not take the board down with it
+        old.session.close(
+            SupersededError(f"superseded: {device.device_id} connected again on {port.label}")
+        )
+        self._touched.add(old)
+
+    def _shed(self, port: Port, hello: Hello) -> None:
+        """Load shedding: the pipeline is nearly full, so a board not yet attached waits (its
+        ring keeps its samples) and tries again after a backoff; counted, and shown as the
+        port's last error."""
+        self.attach_deferred += 1
+        if port.session is not None:
+            port.session.close(
+                TransportError(
+                    f"{hello.device_id} waits to be attached: the gateway's queue is above "
+                    f"{OVERLOAD_FRACTION:.0%} (load shedding)"
+                )
+            )
 
     def _on_failed(
         self, port: Port, error: TelemetryHubError, lost: tuple[object, ...], now: float

@@ -64,6 +64,10 @@ class Intake(Protocol):
         """A board changed state or its link went up or down."""
         ...
 
+    def overloaded(self) -> bool:
+        """Above the load-shedding mark: boards not attached yet wait (they keep their data)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class LoopSettings:
@@ -104,6 +108,7 @@ class LinkLoop:
         self._drained = threading.Event()
         self._thread = threading.Thread(target=self._run, name="link-io")
         self.internal_errors = 0  # bugs caught in the loop (each logged with its traceback)
+        self.detached_backlog = 0  # samples held by ports removed before the pipeline took them
 
     # --- lifecycle (thread-safe) ---------------------------------------------------------
 
@@ -116,6 +121,10 @@ class LinkLoop:
         """Attach a port; it connects on the loop's next turn. `tap` sees every decoded item."""
         port = Port(name, factory, self.settings.port, tap)
         self.call_soon(lambda: self._attach(port))
+
+    def remove_port(self, name: str) -> None:
+        """Let go of a port (its transport is closed; its board stays known, offline)."""
+        self.call_soon(lambda: self._detach(name))
 
     def start(self) -> None:
         self._thread.start()
@@ -219,6 +228,16 @@ class LinkLoop:
     def settle(self, device_id: str, boot_id: int, seqs: list[int]) -> None:
         """The pipeline finished these samples: update the ledger, ack the board."""
         self.call_soon(lambda: self._dispatch.settle(device_id, boot_id, seqs))
+
+    @property
+    def superseded(self) -> int:
+        """Links closed because their board connected again on another port."""
+        return self._dispatch.superseded
+
+    @property
+    def attach_deferred(self) -> int:
+        """Handshakes turned away by load shedding (each board retries after a backoff)."""
+        return self._dispatch.attach_deferred
 
     def barrier(self, timeout_s: float = 2.0) -> int | None:
         """Take what is readable now; the count of samples received so far (None: timeout)."""
@@ -342,6 +361,23 @@ class LinkLoop:
         self._ports.append(port)
         self._dispatch.ports.append(port)
         self._schedule(port, self._now(), at=0.0)
+
+    def _detach(self, name: str) -> None:
+        for port in [p for p in self._ports if p.name == name]:
+            now = self._now()
+            self._dispatch.transport_failed(port, TransportError(f"{name} was removed"), now)
+            self._dispatch.drain(port, now)
+            self._dispatch.forget_port(port)
+            left = sum(len(batch.samples) for batch in port.backlog)
+            if left:  # not offered yet: the board keeps them unacked and resends them
+                self.detached_backlog += left
+            port.backlog.clear()
+            self._ports.remove(port)
+            self._due.pop(port, None)
+            old = self._registered.pop(port, None)
+            if old is not None:
+                self._selector.unregister(old[0])
+        self._check_drained()
 
     def _arm(self, port: Port) -> None:
         fd = port.transport.fileno() if port.transport is not None else None

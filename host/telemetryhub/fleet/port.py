@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from telemetryhub.device.base import SampleBatch
 from telemetryhub.device.session import BoardSession, Phase
-from telemetryhub.errors import IncompatibleProtocolError, TelemetryHubError
+from telemetryhub.errors import IncompatibleProtocolError, SupersededError, TelemetryHubError
 from telemetryhub.fleet.device import Device
 from telemetryhub.protocol import DecodedItem
 from telemetryhub.transport.base import Transport
@@ -118,7 +118,7 @@ class Port:
 
     def _schedule_retry(self, now: float, error: TelemetryHubError) -> None:
         self.last_error = error
-        if isinstance(error, IncompatibleProtocolError):
+        if isinstance(error, IncompatibleProtocolError | SupersededError):
             delay = self.settings.incompatible_retry_s
         else:
             delay = self._backoff_s
