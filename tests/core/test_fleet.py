@@ -3,9 +3,6 @@ counts and data; a flooding board does not hold a quiet one back."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from telemetryhub.core.gateway import CoreSettings, GatewayCore
@@ -18,13 +15,6 @@ from telemetryhub.store.sqlite import SqliteStore
 from tests.integration.support import wait_until
 
 FAST = LoopSettings(port=PortSettings(backoff_max_s=0.05))
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    store = SqliteStore.in_data_dir(tmp_path)
-    yield store
-    store.close()
 
 
 def fleet(store: SqliteStore, *boards: SimulatedBoard, **settings: object) -> GatewayCore:

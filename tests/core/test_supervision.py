@@ -6,8 +6,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -20,13 +18,6 @@ from telemetryhub.store.sqlite import SqliteStore
 from tests.integration.support import wait_until
 
 FAST = LoopSettings(port=PortSettings(backoff_max_s=0.05))
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    store = SqliteStore.in_data_dir(tmp_path)
-    yield store
-    store.close()
 
 
 def test_a_dead_consumer_turns_health_red_and_its_samples_are_counted(
