@@ -12,6 +12,7 @@ from pathlib import Path
 from telemetryhub import __version__
 from telemetryhub.config_kinds import PERIOD_MS_MAX
 from telemetryhub.errors import ApiError, TelemetryHubError
+from telemetryhub.firmware_bundle import firmware_dir
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -223,7 +224,7 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     flash = sub.add_parser("flash", help="deploy the firmware with mpremote and reset the board")
     flash.add_argument("--port", required=True, help="the board's serial port, e.g. /dev/ttyACM0")
     flash.add_argument("--mpy", action="store_true", help="compile with mpy-cross first")
-    flash.add_argument("--firmware-dir", default=str(_firmware_dir()), help=argparse.SUPPRESS)
+    flash.add_argument("--firmware-dir", default=str(firmware_dir()), help=argparse.SUPPRESS)
     flash.set_defaults(handler=do_flash)
 
     ports = sub.add_parser("ports", help="serial ports that look like boards")
@@ -300,10 +301,6 @@ def build_parser() -> argparse.ArgumentParser:
     for command in sub.choices.values():
         command.set_defaults(parser=command)
     return parser
-
-
-def _firmware_dir() -> Path:
-    return Path(__file__).resolve().parents[3] / "firmware"
 
 
 def exit_code(exc: TelemetryHubError) -> int:
