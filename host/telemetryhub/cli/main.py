@@ -102,6 +102,21 @@ def do_export(args: argparse.Namespace) -> int:
     return export_samples(args)
 
 
+def do_backup(args: argparse.Namespace) -> int:
+    from telemetryhub.cli.export import open_store
+
+    store = open_store(args.data_dir)
+    try:
+        report = store.backup(args.dest)
+    finally:
+        store.close()
+    print(
+        f"backed up {report.samples} samples (schema version {report.schema_version}, "
+        f"{report.size_bytes} bytes) to {report.path}"
+    )
+    return 0
+
+
 def _remote(name: str) -> Handler:
     def handler(args: argparse.Namespace) -> int:
         from telemetryhub.cli import remote
@@ -232,14 +247,18 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     ports.set_defaults(handler=do_ports)
 
 
-def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    export = sub.add_parser("export", help="print stored samples as CSV or JSON lines")
-    export.add_argument(
+def _add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--data-dir",
         type=directory,
         default=Path("telemetryhub-data"),
         help="the gateway's data directory holding telemetry.db (default %(default)s)",
     )
+
+
+def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    export = sub.add_parser("export", help="print stored samples as CSV or JSON lines")
+    _add_data_dir(export)
     export.add_argument("--format", choices=["csv", "jsonl"], default="csv")
     export.add_argument("--device", help="only this device id")
     export.add_argument("--since", help="ISO 8601 time or seconds since the epoch")
@@ -251,6 +270,17 @@ def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="at most N samples, oldest first (default all)",
     )
     export.set_defaults(handler=do_export)
+
+    backup = sub.add_parser(
+        "backup",
+        help="copy a live store consistently (SQLite online backup)",
+        description="Copy the store, while the gateway runs, to DEST (a new file, or a "
+        "directory for telemetry-<UTC time>.db), checked with PRAGMA integrity_check. "
+        "Restore: stop the gateway, copy the backup to DATA_DIR/telemetry.db, start it.",
+    )
+    backup.add_argument("dest", type=Path, help="a new file, or an existing directory")
+    _add_data_dir(backup)
+    backup.set_defaults(handler=do_backup)
 
 
 def _add_remote(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
