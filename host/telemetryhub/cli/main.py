@@ -207,7 +207,14 @@ def _add_remote_options(parser: argparse.ArgumentParser) -> None:
 def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = sub.add_parser("run", help="run the gateway", description="Run the gateway.")
     run.add_argument("--device", help="sim | emulator | auto | a serial port path")
-    run.add_argument("--config", type=Path, help="INI configuration file")
+    run.add_argument(
+        "--config",
+        type=Path,
+        action="append",
+        metavar="PATH",
+        help="INI file, or a directory of *.ini files read by name (a config.d); repeat to "
+        "overlay, later ones win key by key (e.g. base.ini, then site.ini)",
+    )
     run.add_argument("--data-dir", type=directory, help="where the store and tokens live")
     run.add_argument(
         "--http", metavar="HOST:PORT", help="REST API address (default 127.0.0.1:8080)"
