@@ -107,6 +107,7 @@ def test_the_thread_enforces_periodically_and_stops(store: SqliteStore) -> None:
     retention = StoreRetention(store, settings, ("mqtt",), wall_clock=lambda: T0 + 1000)
     retention.start()
     try:
+        assert int(str(retention.status()["used_bytes"])) > 0  # known before the first pass
         assert wait_until(lambda: retention.status()["evicted_age"] == 99)  # newest row stays
         store.write_batch(make_samples(10, start=100))
         assert wait_until(lambda: retention.status()["evicted_undelivered"] == 109)

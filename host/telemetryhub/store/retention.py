@@ -9,6 +9,7 @@ a full budget is visible, never silent.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
@@ -99,11 +100,14 @@ class StoreRetention:
         self._last_error: str | None = None
 
     def start(self) -> None:
-        """Start the periodic thread; idempotent."""
+        """Measure the store (so its size shows before the first pass), start the periodic
+        thread; idempotent."""
         with self._lock:
             if self._started or self._stopped:
                 return
             self._started = True
+            with contextlib.suppress(StoreError):  # the first pass reports the error
+                self._used_bytes = self.store.used_bytes()
         self._thread.start()
 
     def stop(self) -> None:
