@@ -14,7 +14,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
-from telemetryhub import logs
+from telemetryhub import logs, sdnotify
 from telemetryhub.api.bootstrap import start_api
 from telemetryhub.api.server import ApiServer
 from telemetryhub.config import (
@@ -122,9 +122,11 @@ class Gateway:
             server = self._serve(core, data_dir)
             stack.enter_context(self._signals())
             core.open()
+            sdnotify.notify(sdnotify.READY)
             try:
                 self._main_loop(core)
             finally:
+                sdnotify.notify(sdnotify.STOPPING)
                 if server is not None:
                     server.stop()
                 summary = core.close()
@@ -162,7 +164,9 @@ class Gateway:
         while not self._stop.wait(PROGRESS_INTERVAL_S):
             if self._reload.is_set():
                 self._reload.clear()
+                sdnotify.notify(sdnotify.RELOADING)
                 self.reload(core)
+                sdnotify.notify(sdnotify.READY)
             if progress is not None:
                 progress.show()
             if deadline is not None and time.monotonic() >= deadline:
