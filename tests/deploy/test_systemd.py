@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from telemetryhub.config import load_settings
+
 ROOT = Path(__file__).resolve().parents[2]
 SYSTEMD = ROOT / "deploy" / "systemd"
 UNIT = SYSTEMD / "telemetryhub.service"
@@ -91,3 +93,10 @@ def test_the_udev_example_matches_by_serial_and_names_a_stable_link() -> None:
         assert found["ATTRS{serial}"][0] == "=="
         assert found["SYMLINK"][0] == "+="
         assert found["SYMLINK"][1].startswith("telemetryhub/")
+
+
+def test_the_service_config_loads_and_bounds_the_store() -> None:
+    settings = load_settings(SYSTEMD / "telemetryhub.ini", env={})
+    assert settings.store.max_bytes > 0
+    assert settings.store.max_age_s > 0
+    assert settings.gateway.device.startswith("/dev/telemetryhub/")  # the udev example's name
