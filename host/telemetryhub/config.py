@@ -39,6 +39,7 @@ from telemetryhub.config_kinds import (
     TCP_PORT,
     TEXT,
     TOPIC,
+    URL,
     URL_LIST,
     Kind,
     choice,
@@ -198,6 +199,18 @@ class StoreSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class TracingSettings:
+    """[tracing]: OpenTelemetry spans (the `tracing` extra); off by default."""
+
+    enabled: bool = _key(False, BOOL, "trace stored batches, uplink deliveries and REST requests")
+    exporter: str = _key("otlp", choice("otlp", "console"), "otlp (OTLP over HTTP) or console")
+    endpoint: str = _key(
+        "http://127.0.0.1:4318/v1/traces", URL, "OTLP/HTTP traces endpoint (exporter = otlp)"
+    )
+    service_name: str = _key("telemetryhub", TEXT, "service.name of the spans")
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Every section; each attribute name is the INI section name."""
 
@@ -208,6 +221,7 @@ class Settings:
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     uplink_http: UplinkHttpSettings = field(default_factory=UplinkHttpSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    tracing: TracingSettings = field(default_factory=TracingSettings)
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,6 +91,13 @@ def _parse_device(text: str) -> str:
     return word
 
 
+def _parse_url(text: str) -> str:
+    urls = _parse_urls(text)
+    if len(urls) != 1:
+        raise ValueError(text)
+    return urls[0]
+
+
 def _parse_urls(text: str) -> tuple[str, ...]:
     urls = tuple(part.strip() for part in text.split(",") if part.strip())
     if not all(url.startswith(("http://", "https://")) for url in urls):
@@ -147,4 +154,5 @@ TEXT = Kind(str.strip, "text")
 PATH = Kind(lambda text: os.path.expanduser(text.strip()), "a path")
 DEVICE = Kind(_parse_device, "sim, emulator, auto or a serial port name such as /dev/ttyACM0")
 URL_LIST = Kind(_parse_urls, "a comma-separated list of http:// or https:// URLs")
+URL = Kind(_parse_url, "one http:// or https:// URL")
 QOS = Kind(_parse_qos, "an MQTT QoS level: 0, 1 or 2")

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
-from telemetryhub import logs, sdnotify
+from telemetryhub import logs, sdnotify, tracing
 from telemetryhub.api.bootstrap import start_api
 from telemetryhub.api.server import ApiServer
 from telemetryhub.config import (
@@ -109,6 +109,8 @@ class Gateway:
         logs.configure_logging(self.settings.gateway.log_level, self.settings.gateway.log_format)
         data_dir = Path(self.settings.gateway.data_dir)
         with contextlib.ExitStack() as stack:
+            tracing.start(self.settings.tracing)
+            stack.callback(tracing.shutdown)  # last out: exports the final spans
             factory = stack.enter_context(transport_factory(self.settings))
             store = self._store = SqliteStore.in_data_dir(data_dir)
             stack.callback(store.close)
