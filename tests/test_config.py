@@ -265,9 +265,84 @@ def test_an_empty_data_dir_from_any_source_is_refused() -> None:
         load_settings(env={"TELEMETRYHUB_GATEWAY_DATA_DIR": " "})
 
 
-def test_a_config_path_that_is_a_directory_is_named_as_such(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"config file '.*' is a directory, not a file"):
-        load_settings(tmp_path, env={})
+def test_files_and_a_config_d_overlay_in_order_key_by_key(tmp_path: Path) -> None:
+    base = tmp_path / "base.ini"
+    base.write_text("[gateway]\nqueue_capacity = 10\npool_workers = 2\n[http]\nport = 9000\n")
+    site = tmp_path / "site.ini"
+    site.write_text("[gateway]\nqueue_capacity = 20\n")
+    conf_d = tmp_path / "config.d"
+    conf_d.mkdir()
+    (conf_d / "20-late.ini").write_text("[http]\nport = 9002\n")
+    (conf_d / "10-early.ini").write_text("[http]\nport = 9001\n[gateway]\npool_workers = 3\n")
+    (conf_d / "notes.txt").write_text("not read")
+    settings = load_settings([base, site, conf_d], env={})
+    assert settings.gateway.queue_capacity == 20  # site.ini over base.ini
+    assert settings.gateway.pool_workers == 3  # config.d over both
+    assert settings.http.port == 9002  # 20-late.ini after 10-early.ini
+
+
+def test_an_empty_config_d_adds_nothing_and_a_bad_file_in_it_is_named(tmp_path: Path) -> None:
+    conf_d = tmp_path / "config.d"
+    conf_d.mkdir()
+    assert load_settings(conf_d, env={}) == Settings()
+    (conf_d / "50-bad.ini").write_text("[gateway]\nqueue_capacity = many\n")
+    with pytest.raises(ConfigError, match=r"50-bad\.ini \[gateway\] queue_capacity = 'many'"):
+        load_settings(conf_d, env={})
+
+
+def _secret(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    path.chmod(0o600)
+    return path
+
+
+def test_secrets_come_from_files_named_by_key_file(tmp_path: Path) -> None:
+    password = _secret(tmp_path, "mqtt_password", "s3cret pass\n")
+    token = _secret(tmp_path, "operator", "op-token")
+    path = _ini(
+        tmp_path,
+        f"[mqtt]\npassword_file = {password}\n[http]\noperator_token_file = {token}\n",
+    )
+    settings = load_settings(path, env={})
+    assert settings.mqtt.password == "s3cret pass"  # the trailing newline is not part of it
+    assert settings.http.operator_token == "op-token"
+    env = {"TELEMETRYHUB_UPLINK_HTTP_TOKEN_FILE": str(token)}
+    assert load_settings(env=env).uplink_http.token == "op-token"
+
+
+def test_a_later_source_overrides_a_secret_file_and_one_source_may_not_set_both(
+    tmp_path: Path,
+) -> None:
+    password = _secret(tmp_path, "pw", "from-file")
+    base = tmp_path / "base.ini"
+    base.write_text(f"[mqtt]\npassword_file = {password}\n")
+    site = tmp_path / "site.ini"
+    site.write_text("[mqtt]\npassword = plain\n")
+    assert load_settings([base, site], env={}).mqtt.password == "plain"
+    assert load_settings([site, base], env={}).mqtt.password == "from-file"
+    both = tmp_path / "both.ini"
+    both.write_text(f"[mqtt]\npassword = plain\npassword_file = {password}\n")
+    with pytest.raises(ConfigError, match=r"password is set too; expected one of password, passw"):
+        load_settings(both, env={})
+    both.write_text(f"[mqtt]\npassword_file = {password}\npassword = plain\n")
+    with pytest.raises(ConfigError, match=r"password_file is set too"):
+        load_settings(both, env={})
+
+
+def test_unusable_secret_files_and_non_secret_file_keys_are_one_line(tmp_path: Path) -> None:
+    path = _ini(tmp_path, f"[mqtt]\npassword_file = {tmp_path / 'missing'}\n")
+    with pytest.raises(
+        ConfigError, match=r"\[mqtt\] password_file = '.*missing': the file not fo"
+    ):
+        load_settings(path, env={})
+    empty = _secret(tmp_path, "empty", "\n")
+    with pytest.raises(ConfigError, match="expected a file holding one secret"):
+        load_settings(env={"TELEMETRYHUB_MQTT_PASSWORD_FILE": str(empty)})
+    with pytest.raises(ConfigError, match=r"\[mqtt\] host_file: unknown key"):
+        load_settings(_ini(tmp_path, f"[mqtt]\nhost_file = {empty}\n"), env={})
+    with pytest.raises(ConfigError, match="TELEMETRYHUB_MQTT_HOST_FILE: unknown setting"):
+        load_settings(env={"TELEMETRYHUB_MQTT_HOST_FILE": str(empty)})
 
 
 def _pem(tmp_path: Path, name: str, *, encrypted: bool = False) -> tuple[Path, Path]:

@@ -9,12 +9,20 @@ from telemetryhub.config import key_specs, render_example
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 _INTRO = """
-Precedence, lowest first: built-in defaults, the INI file (`telemetryhub run --config F`),
-environment variables `TELEMETRYHUB_<SECTION>_<KEY>`, then command-line flags. Every value
-is checked at start-up; a bad one stops the gateway with one line naming the key, the
-value and what was expected (exit code 1). `SIGHUP` re-reads the file: keys marked *live*
-apply at once, the others are reported as needing a restart; a file that does not load is
-refused in one log line and the running configuration stays.
+Precedence, lowest first: built-in defaults, the INI files (`telemetryhub run --config F`,
+repeatable: `--config base.ini --config site.ini --config config.d`, where a directory stands
+for its `*.ini` files in name order; a later file wins key by key), environment variables
+`TELEMETRYHUB_<SECTION>_<KEY>`, then command-line flags. Every value is checked at start-up;
+a bad one stops the gateway with one line naming the key, the value and what was expected
+(exit code 1). `SIGHUP` re-reads every file: keys marked *live* apply at once, the others are
+reported as needing a restart; a file that does not load is refused in one log line and the
+running configuration stays.
+
+Secrets need not sit in an INI file: each key marked *secret* below may instead be given as
+`<key>_file = PATH` (or `TELEMETRYHUB_<SECTION>_<KEY>_FILE`), a file holding the value (its
+trailing newline dropped), e.g. a systemd credential
+`/run/credentials/telemetryhub.service/mqtt_password`. The file is read at start and at every
+reload; one source setting both `<key>` and `<key>_file` is refused.
 
 Numeric keys are bounded to what the parts behind them can do: `period_ms` to the board's
 1..60000 ms, `keepalive_s` to MQTT's 16-bit field, `pool_workers` to 64 threads (SQLite takes
@@ -49,10 +57,15 @@ def render() -> str:
         default = spec.default if not isinstance(spec.default, tuple) else ",".join(spec.default)
         lines.append(
             f"| {spec.section} | `{spec.key}` | `{default}` | {spec.expected} | "
-            f"{'yes' if spec.live else 'restart'} | `{spec.env_var}` | {spec.doc} |"
+            f"{'yes' if spec.live else 'restart'} | `{spec.env_var}` | {spec.doc}"
+            f"{_secret_note(spec.file_key)} |"
         )
     lines += ["", "## Example file with every default", "", "```ini", render_example(), "```", ""]
     return "\n".join(lines)
+
+
+def _secret_note(file_key: str | None) -> str:
+    return f" (*secret*: or `{file_key}`)" if file_key else ""
 
 
 def main() -> int:

@@ -1,19 +1,20 @@
 """Gateway settings: one table of INI keys (type, default, doc, live or restart), load and diff.
 
-Precedence, lowest first: built-in defaults, the INI file, environment variables
+Precedence, lowest first: built-in defaults, the INI files in the order given (a directory
+stands for its *.ini files by name: a config.d), environment variables
 `TELEMETRYHUB_<SECTION>_<KEY>` (e.g. TELEMETRYHUB_GATEWAY_QUEUE_CAPACITY), then command-line
-overrides given as {"section.key": value}. Every value from every source is checked the same
+overrides given as {"section.key": value}. Secret keys may be read from a file instead
+(`password_file = ...`; see config_sources). Every value from every source is checked the same
 way; a bad one raises ConfigError naming where it came from, the key, the value and what was
 expected, e.g. "config.ini [gateway] queue_capacity = 'abc': expected an integer 1..100000".
 """
 
 from __future__ import annotations
 
-import configparser
 import dataclasses
 import os
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -22,9 +23,8 @@ from telemetryhub.config_boards import (
     BOARD_PREFIX,
     BoardSettings,
     build_boards,
-    read_board_section,
 )
-from telemetryhub.config_checks import check_consistent, unreadable
+from telemetryhub.config_checks import check_consistent
 from telemetryhub.config_kinds import (
     BOOL,
     DATA_DIR,
@@ -44,6 +44,7 @@ from telemetryhub.config_kinds import (
     TCP_PORT,
     TEXT,
     TOPIC,
+    URL,
     URL_LIST,
     Kind,
     choice,
@@ -51,17 +52,26 @@ from telemetryhub.config_kinds import (
     int_range,
     seconds_up_to,
 )
+from telemetryhub.config_sources import (
+    ENV_PREFIX,
+    FILE_SUFFIX,
+    config_files,
+    read_env,
+    read_file,
+    read_overrides,
+    to_text,
+)
 from telemetryhub.errors import ConfigError
 
-ENV_PREFIX = "TELEMETRYHUB_"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 V = TypeVar("V")
 
 
-def _key(default: V, kind: Kind, doc: str, *, live: bool = False) -> V:
-    """One row of the settings table: default, parser, doc string, whether it applies live."""
-    meta = {"kind": kind, "doc": doc, "live": live}
+def _key(default: V, kind: Kind, doc: str, *, live: bool = False, secret: bool = False) -> V:
+    """One row of the settings table: default, parser, doc string, whether it applies live,
+    and whether it is a secret (then `<key>_file` may name a file holding it)."""
+    meta = {"kind": kind, "doc": doc, "live": live, "secret": secret}
     return field(default=default, metadata=meta)
 
 
@@ -132,8 +142,12 @@ class HttpSettings:
 
     host: str = _key("127.0.0.1", HOST, "address to listen on")
     port: int = _key(8080, TCP_PORT, "port to listen on")
-    operator_token: str = _key("", TEXT, "command token (empty: one is made and kept in data_dir)")
-    viewer_token: str = _key("", TEXT, "bearer token for reads when reads_open is false")
+    operator_token: str = _key(
+        "", TEXT, "command token (empty: one is made and kept in data_dir)", secret=True
+    )
+    viewer_token: str = _key(
+        "", TEXT, "bearer token for reads when reads_open is false", secret=True
+    )
     reads_open: bool = _key(True, BOOL, "serve reads without a token")
     rate_limit_per_s: float = _key(50.0, REQUEST_RATE, "requests/s per client (0: off)")
     rate_burst: int = _key(100, POSITIVE_INT, "requests a client may burst above the rate")
@@ -156,7 +170,7 @@ class MqttSettings:
         5000.0, SAMPLE_RATE, "samples/s ceiling replaying a backlog (0: off)", live=True
     )
     username: str = _key("", TEXT, "broker user (empty: anonymous)", live=True)
-    password: str = _key("", TEXT, "broker password", live=True)
+    password: str = _key("", TEXT, "broker password", live=True, secret=True)
     tls: bool = _key(False, BOOL, "connect with TLS", live=True)
     ca_certs: str = _key(
         "", PATH, "PEM CA file the broker's certificate must chain to (empty: system)", live=True
@@ -181,7 +195,7 @@ class UplinkHttpSettings:
         256, int_range(1, 100_000), "samples per POST (read from the store at once)", live=True
     )
     timeout_s: float = _key(5.0, seconds_up_to(MAX_WAIT_S), "per-request timeout", live=True)
-    token: str = _key("", TEXT, "bearer token sent to the endpoints", live=True)
+    token: str = _key("", TEXT, "bearer token sent to the endpoints", live=True, secret=True)
     retry_max_s: float = _key(
         30.0, seconds_up_to(MAX_WAIT_S), "longest backoff between retries", live=True
     )
@@ -196,6 +210,18 @@ class StoreSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class TracingSettings:
+    """[tracing]: OpenTelemetry spans (the `tracing` extra); off by default."""
+
+    enabled: bool = _key(False, BOOL, "trace stored batches, uplink deliveries and REST requests")
+    exporter: str = _key("otlp", choice("otlp", "console"), "otlp (OTLP over HTTP) or console")
+    endpoint: str = _key(
+        "http://127.0.0.1:4318/v1/traces", URL, "OTLP/HTTP traces endpoint (exporter = otlp)"
+    )
+    service_name: str = _key("telemetryhub", TEXT, "service.name of the spans")
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Every section; each attribute name is the INI section name."""
 
@@ -206,6 +232,7 @@ class Settings:
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     uplink_http: UplinkHttpSettings = field(default_factory=UplinkHttpSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    tracing: TracingSettings = field(default_factory=TracingSettings)
     boards: tuple[BoardSettings, ...] = ()  # the [board:<device id>] sections
 
 
@@ -219,6 +246,12 @@ class KeySpec:
     expected: str
     doc: str
     live: bool
+    secret: bool = False
+
+    @property
+    def file_key(self) -> str | None:
+        """`<key>_file`, the key naming a file that holds this secret (None: not a secret)."""
+        return self.key + FILE_SUFFIX if self.secret else None
 
     @property
     def env_var(self) -> str:
@@ -249,7 +282,13 @@ def _table() -> dict[tuple[str, str], tuple[KeySpec, Kind]]:
         for f in dataclasses.fields(section_cls):
             meta = f.metadata
             spec = KeySpec(
-                section, f.name, f.default, meta["kind"].expected, meta["doc"], meta["live"]
+                section,
+                f.name,
+                f.default,
+                meta["kind"].expected,
+                meta["doc"],
+                meta["live"],
+                meta["secret"],
             )
             table[(section, f.name)] = (spec, meta["kind"])
     return table
@@ -266,21 +305,26 @@ def key_specs() -> list[KeySpec]:
 
 
 def load_settings(
-    path: str | Path | None = None,
+    paths: str | Path | Sequence[str | Path] | None = None,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, object] | None = None,
 ) -> Settings:
-    """Settings from defaults, then the INI file at `path` (None: none), then `env`
-    (None: os.environ), then `overrides` ({"section.key": value}, e.g. from CLI flags).
+    """Settings from defaults, then the INI files at `paths` in order (None: none; a directory:
+    its *.ini files by name), then `env` (None: os.environ), then `overrides`
+    ({"section.key": value}, e.g. from CLI flags).
 
-    Raises ConfigError for a missing or unparsable file, an unknown section or key, or a value
-    that does not fit its key.
+    Raises ConfigError for a missing or unparsable file, an unknown section or key, a secret
+    file that cannot be read, or a value that does not fit its key.
     """
+    if paths is None:
+        paths = []
+    elif isinstance(paths, (str, Path)):
+        paths = [paths]
     raw: dict[tuple[str, str], tuple[str, str]] = {}
-    if path is not None:
-        raw.update(_read_file(Path(path)))
-    raw.update(_read_env(os.environ if env is None else env))
-    raw.update(_read_overrides(overrides or {}, "command line"))
+    for path in config_files(Path(p) for p in paths):
+        raw.update(read_file(path, _SPECS))
+    raw.update(read_env(os.environ if env is None else env, _SPECS))
+    raw.update(read_overrides(overrides or {}, "command line", _SPECS))
     return _build(raw)
 
 
@@ -290,12 +334,12 @@ def apply_overrides(
     """A copy of `settings` with {"section.key": value} applied and validated."""
     raw = {
         (spec.section, spec.key): (
-            _to_text(getattr(getattr(settings, spec.section), spec.key)),
+            to_text(getattr(getattr(settings, spec.section), spec.key)),
             "",
         )
         for spec in _SPECS.values()
     }
-    raw.update(_read_overrides(overrides, source))
+    raw.update(read_overrides(overrides, source, _SPECS))
     return dataclasses.replace(_build(raw), boards=settings.boards)
 
 
@@ -325,71 +369,9 @@ def render_example() -> str:
         for spec in (s for s in _SPECS.values() if s.section == section):
             restart = "live" if spec.live else "restart"
             lines.append(f"# {spec.doc} ({spec.expected}; {restart})")
-            lines.append(f"{spec.key} = {_to_text(spec.default)}")
+            lines.append(f"{spec.key} = {to_text(spec.default)}")
         lines.append("")
     return "\n".join(lines)
-
-
-def _read_file(path: Path) -> dict[tuple[str, str], tuple[str, str]]:
-    problem = unreadable(path)
-    if problem is not None:
-        raise ConfigError(f"config file '{path}' {problem} (expected an INI file)")
-    parser = configparser.ConfigParser(
-        interpolation=None, default_section="\x00no default section", strict=True
-    )
-    try:
-        with path.open(encoding="utf-8") as stream:
-            parser.read_file(stream)
-    except (configparser.Error, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path} is not a valid INI file: {exc}") from exc
-    except OSError as exc:  # a read error after a successful open (EIO, a vanished mount)
-        raise ConfigError(f"config file '{path}' cannot be read: {exc}") from exc
-    raw: dict[tuple[str, str], tuple[str, str]] = {}
-    for section in parser.sections():
-        if section.startswith(BOARD_PREFIX):
-            raw.update(read_board_section(section, parser.items(section), str(path)))
-            continue
-        if section not in _SECTIONS:
-            raise ConfigError(
-                f"{path} [{section}]: unknown section; expected one of {', '.join(_SECTIONS)}"
-            )
-        for key, value in parser.items(section):
-            _check_known(section, key, f"{path} [{section}] {key}")
-            raw[(section, key)] = (value, f"{path} [{section}] {key}")
-    return raw
-
-
-def _read_env(env: Mapping[str, str]) -> dict[tuple[str, str], tuple[str, str]]:
-    by_name = {spec.env_var: spec for spec in _SPECS.values()}
-    prefixes = tuple(f"{ENV_PREFIX}{section.upper()}_" for section in _SECTIONS)
-    raw: dict[tuple[str, str], tuple[str, str]] = {}
-    for name, value in env.items():
-        spec = by_name.get(name)
-        if spec is not None:
-            raw[(spec.section, spec.key)] = (value, f"environment {name}")
-        elif name.startswith(prefixes):
-            known = ", ".join(sorted(by_name))
-            raise ConfigError(f"environment {name}: unknown setting; expected one of {known}")
-    return raw
-
-
-def _read_overrides(
-    overrides: Mapping[str, object], source: str
-) -> dict[tuple[str, str], tuple[str, str]]:
-    raw: dict[tuple[str, str], tuple[str, str]] = {}
-    for name, value in overrides.items():
-        section, _, key = name.partition(".")
-        _check_known(section, key, f"{source} {name}")
-        raw[(section, key)] = (_to_text(value), f"{source} {name}")
-    return raw
-
-
-def _check_known(section: str, key: str, where: str) -> None:
-    if (section, key) not in _SPECS:
-        keys = ", ".join(k for s, k in _SPECS if s == section) or (
-            "section.key with section one of " + ", ".join(_SECTIONS)
-        )
-        raise ConfigError(f"{where}: unknown key; expected one of {keys}")
 
 
 def _build(raw: Mapping[tuple[str, str], tuple[str, str]]) -> Settings:
@@ -411,11 +393,3 @@ def _parse(spec: KeySpec, text: str, where: str) -> object:
     except ValueError:
         label = where or f"[{spec.section}] {spec.key}"
         raise ConfigError(f"{label} = {text!r}: expected {kind.expected}") from None
-
-
-def _to_text(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (tuple, list)):
-        return ", ".join(str(item) for item in value)
-    return str(value)

@@ -112,6 +112,13 @@ def period_kind() -> Kind:
     return int_range(1, PERIOD_MS_MAX, " (the board's limits)")
 
 
+def _parse_url(text: str) -> str:
+    urls = _parse_urls(text)
+    if len(urls) != 1:
+        raise ValueError(text)
+    return urls[0]
+
+
 def _parse_urls(text: str) -> tuple[str, ...]:
     urls = tuple(part.strip() for part in text.split(",") if part.strip())
     if not all(url.startswith(("http://", "https://")) for url in urls):
@@ -173,4 +180,5 @@ DEVICES = Kind(
     f"(N up to {MAX_SIMULATED} simulated, {MAX_EMULATED} emulated)",
 )
 URL_LIST = Kind(_parse_urls, "a comma-separated list of http:// or https:// URLs")
+URL = Kind(_parse_url, "one http:// or https:// URL")
 QOS = Kind(_parse_qos, "an MQTT QoS level: 0, 1 or 2")

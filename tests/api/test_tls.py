@@ -6,6 +6,7 @@ import json
 import re
 import ssl
 import subprocess
+import sys
 import threading
 import urllib.error
 import urllib.request
@@ -92,3 +93,11 @@ def test_encrypted_key_is_a_config_error_not_a_prompt(
     )
     with pytest.raises(ConfigError, match="unencrypted"):
         ApiServer(app, "127.0.0.1", 0, tls=TlsSettings(tls.cert_path, str(key)))
+
+
+def test_https_without_the_tls_extra_is_a_config_error_naming_it(
+    app: Flask, tls: TlsSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "cheroot.ssl.builtin", None)  # as if not installed
+    with pytest.raises(ConfigError, match=r"needs cheroot.*pip install 'telemetryhub\[tls\]'"):
+        ApiServer(app, "127.0.0.1", 0, tls=tls)

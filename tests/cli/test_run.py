@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from telemetryhub.cli.main import main
-from telemetryhub.cli.run import core_settings
+from telemetryhub.cli.main import build_parser, main
+from telemetryhub.cli.run import Gateway, core_settings
 from telemetryhub.config import load_settings
 from telemetryhub.errors import TransportError
 from telemetryhub.fleet.loop import LinkLoop
@@ -202,3 +202,14 @@ def test_reconnect_max_s_bounds_the_wait_between_attempts() -> None:
     # 0.05 s apart: ~30 attempts; doubling 0.05 s up to 1 s: 0, .05, .15, .35, .75, 1.5 s: <= 6
     assert patient <= 6
     assert eager >= 3 * patient
+
+
+def test_run_overlays_several_config_files_and_a_config_d(tmp_path: Path) -> None:
+    base = tmp_path / "telemetryhub.ini"
+    base.write_text("[gateway]\nqueue_capacity = 10\n[http]\nport = 9000\n")
+    conf_d = tmp_path / "config.d"
+    conf_d.mkdir()
+    (conf_d / "site.ini").write_text("[http]\nport = 9001\n")
+    args = build_parser().parse_args(["run", "--config", str(base), "--config", str(conf_d)])
+    settings = Gateway(args).settings
+    assert (settings.gateway.queue_capacity, settings.http.port) == (10, 9001)

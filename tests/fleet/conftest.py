@@ -123,8 +123,10 @@ def make_harness() -> Iterator[MakeHarness]:
         hole_repair_s: float = 0.2,
         resume: Callable[[str, int], int | None] | None = None,
         known: Callable[[str], bool] | None = None,
+        shedding: bool = False,
     ) -> Harness:
         intake = MemoryIntake(settle=settle)
+        intake.shedding = shedding  # before the loop starts: the first handshake sees it
         settings = LoopSettings(
             status_every_s=status_every_s,
             hole_repair_s=hole_repair_s,

@@ -387,8 +387,7 @@ def test_above_the_shedding_mark_new_boards_wait_and_attach_later(
     make_harness: MakeHarness,
 ) -> None:
     board = fast_board()
-    h = make_harness(lambda: board)
-    h.intake.shedding = True  # the pipeline is above 95 %
+    h = make_harness(lambda: board, shedding=True)  # the pipeline is above 95 %
     h.wait(lambda: h.loop.attach_deferred >= 2)
     port = h.loop.ports()[0]
     assert not port.connected

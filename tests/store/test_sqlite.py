@@ -85,13 +85,23 @@ def test_read_after_and_cursors(store: SqliteStore) -> None:
     assert [s.seq for _, s in store.read_after(store.get_cursor("mqtt"))] == [6, 7]
 
 
-def test_retention_keeps_newest_row_so_rowids_never_repeat(store: SqliteStore) -> None:
+def test_eviction_keeps_newest_row_so_rowids_never_repeat(store: SqliteStore) -> None:
     store.write_batch([_sample(i) for i in range(5)])
     last = store.last_rowid()
-    assert store.delete_before(1_800_000_000.0) == 4
+    assert store.evict_before(1_800_000_000.0, 100, above_rowid=2) == (4, 2)
     assert store.count() == 1
+    assert store.evict_oldest(100, above_rowid=0) == (0, 0)
     store.write_batch([_sample(10)])
     assert store.read_after(last)[0][0] > last
+
+
+def test_evict_oldest_goes_in_insertion_order_and_counts_above_a_rowid(
+    store: SqliteStore,
+) -> None:
+    store.write_batch([_sample(i) for i in range(10)])
+    assert store.evict_oldest(3, above_rowid=2) == (3, 1)
+    assert [s.seq for _, s in store.read_after(0, 2)] == [3, 4]
+    assert store.used_bytes() > 0
 
 
 def test_cursor_and_data_survive_reopen(tmp_path: Path) -> None:
@@ -157,7 +167,7 @@ def test_closed_store_refuses_work(tmp_path: Path) -> None:
         store.count,
         lambda: store.write_batch([_sample(1)]),
         lambda: store.set_cursor("x", 1),
-        lambda: store.delete_before(0),
+        lambda: store.evict_oldest(1, 0),
     ):
         with pytest.raises(StoreError, match="closed"):
             call()

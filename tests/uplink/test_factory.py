@@ -6,9 +6,9 @@ import dataclasses
 
 from telemetryhub import config
 from telemetryhub.store import SqliteStore
+from telemetryhub.store.retention import StoreRetention
 from telemetryhub.uplink.base import Forwarder
 from telemetryhub.uplink.factory import build_uplinks
-from telemetryhub.uplink.retention import StoreRetention
 
 
 def test_nothing_enabled_builds_nothing(store: SqliteStore) -> None:

@@ -14,12 +14,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 from telemetryhub.errors import StoreError
 from telemetryhub.models import Sample
 from telemetryhub.store import SqliteStore
+from telemetryhub.store.retention import RetentionSettings, StoreRetention
 from telemetryhub.uplink import DedupSubscriber, MqttSettings, mqtt_uplink
 from telemetryhub.uplink.base import CONNECTED
 from telemetryhub.uplink.mosquitto import MosquittoBroker
 from telemetryhub.uplink.mqtt import MqttSink
-from telemetryhub.uplink.retention import StoreRetention
-from telemetryhub.uplink.settings import ForwarderSettings, RetentionSettings
+from telemetryhub.uplink.settings import ForwarderSettings
 from tests.uplink.support import make_samples, wait_until
 
 RATE_SPS = 1000.0
@@ -183,9 +183,9 @@ def test_budget_eviction_during_an_outage_is_counted_and_the_rest_drains(
     uplink.start()
     total = 4000
     store.write_batch(make_samples(total))
-    retention = StoreRetention(store.path, RetentionSettings(max_bytes=1), ("mqtt",))
+    retention = StoreRetention(store, RetentionSettings(max_bytes=1), ("mqtt",))
     budget = retention.used_bytes() // 2
-    retention = StoreRetention(store.path, RetentionSettings(max_bytes=budget), ("mqtt",))
+    retention = StoreRetention(store, RetentionSettings(max_bytes=budget), ("mqtt",))
     try:
         evicted = retention.enforce()
         assert evicted.undelivered_bytes == evicted.bytes > 0

@@ -12,6 +12,7 @@ from telemetryhub.api.metrics import ApiMetrics
 from telemetryhub.api.ratelimit import RateLimiter
 from telemetryhub.api.routes import bp as api_bp
 from telemetryhub.api.settings import ApiSettings
+from telemetryhub.tracing import TracedWsgi
 
 
 def create_app(core: GatewayView, settings: ApiSettings) -> Flask:
@@ -29,6 +30,7 @@ def create_app(core: GatewayView, settings: ApiSettings) -> Flask:
     register_error_handlers(app)
     app.register_blueprint(api_bp)
     app.add_url_rule("/", "dashboard", _dashboard)
+    app.wsgi_app = TracedWsgi(app.wsgi_app)  # type: ignore[method-assign]  # a no-op untraced
     return app
 
 

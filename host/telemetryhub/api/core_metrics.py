@@ -336,6 +336,13 @@ def _retention(retention: Mapping[str, object]) -> Iterator[Metric]:
     used = _number(retention.get("used_bytes"))
     if used is not None:
         yield GaugeMetricFamily(f"{PREFIX}_store_used_bytes", "Store size in bytes.", value=used)
+    budget = _number(retention.get("max_bytes"))
+    if budget is not None:
+        yield GaugeMetricFamily(
+            f"{PREFIX}_store_budget_bytes",
+            "The store's byte budget ([store] max_bytes); retention evicts above it.",
+            value=budget,
+        )
 
 
 def _latency(histogram: HistogramView) -> Iterator[Metric]:

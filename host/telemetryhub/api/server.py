@@ -16,10 +16,8 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from cheroot.ssl.builtin import BuiltinSSLAdapter
-from cheroot.wsgi import Server as CherootServer
 from waitress.channel import HTTPChannel
 from waitress.server import create_server
 from waitress.task import ErrorTask, WSGITask
@@ -28,6 +26,9 @@ from waitress.utilities import RequestEntityTooLarge
 from telemetryhub.api.guard import BODY_TOO_LARGE
 from telemetryhub.api.settings import TlsSettings
 from telemetryhub.errors import ConfigError
+
+if TYPE_CHECKING:  # cheroot is the optional `tls` extra: imported only to serve HTTPS
+    from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 _JOIN_TIMEOUT_S = 10.0
 _LISTEN_BACKLOG = 1024
@@ -207,6 +208,8 @@ class _CherootTlsBackend:
 
     def __init__(self, app: Any, host: str, port: int, tls: TlsSettings, threads: int) -> None:
         adapter = _ssl_adapter(tls)
+        from cheroot.wsgi import Server as CherootServer
+
         # cheroot's defaults (a listen backlog of 5, keep-alive for 10 connections) drop the
         # reconnects of a few dozen clients; waitress's backlog and unlimited keep-alive instead.
         server: Any = CherootServer(
@@ -247,6 +250,13 @@ class _CherootTlsBackend:
 
 def _ssl_adapter(tls: TlsSettings) -> BuiltinSSLAdapter:
     """A cheroot adapter for the cert and key; ConfigError naming the file that cannot be used."""
+    try:
+        from cheroot.ssl.builtin import BuiltinSSLAdapter
+    except ImportError as exc:
+        raise ConfigError(
+            f"[http] tls_cert = {tls.cert_path!r}: serving HTTPS needs cheroot, which is not "
+            "installed (pip install 'telemetryhub[tls]')"
+        ) from exc
     for label, path in (("certificate", tls.cert_path), ("private key", tls.key_path)):
         try:
             with open(path, "rb") as f:

@@ -1,4 +1,4 @@
-"""`telemetryhub export`: stored samples as CSV or JSON lines, for a person or a spreadsheet."""
+"""`telemetryhub export` (stored samples as CSV or JSON lines), and opening a store for the CLI."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TextIO
 
 from telemetryhub.errors import ConfigError
@@ -34,13 +35,18 @@ def parse_time(text: str | None) -> float | None:
     return moment.timestamp()
 
 
+def open_store(data_dir: Path) -> SqliteStore:
+    """The existing store of a gateway's data directory (never a new, empty one)."""
+    database = data_dir / DB_FILENAME
+    if not database.is_file():
+        raise ConfigError(f"no store at {database} (expected a gateway data directory)")
+    return SqliteStore(database)
+
+
 def export_samples(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Write every matching sample, oldest first."""
     since, until = parse_time(args.since), parse_time(args.until)
-    database = args.data_dir / DB_FILENAME
-    if not database.is_file():
-        raise ConfigError(f"no store at {database} (expected a gateway data directory)")
-    store = SqliteStore(database)
+    store = open_store(args.data_dir)
     try:
         limit = args.limit if args.limit is not None else store.count(args.device)
         samples = store.query(args.device, since, until, limit=limit) if limit > 0 else []

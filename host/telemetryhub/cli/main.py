@@ -12,6 +12,7 @@ from pathlib import Path
 from telemetryhub import __version__
 from telemetryhub.config_kinds import PERIOD_MS_MAX
 from telemetryhub.errors import ApiError, TelemetryHubError
+from telemetryhub.firmware_bundle import firmware_dir
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -99,6 +100,21 @@ def do_export(args: argparse.Namespace) -> int:
     from telemetryhub.cli.export import export_samples
 
     return export_samples(args)
+
+
+def do_backup(args: argparse.Namespace) -> int:
+    from telemetryhub.cli.export import open_store
+
+    store = open_store(args.data_dir)
+    try:
+        report = store.backup(args.dest)
+    finally:
+        store.close()
+    print(
+        f"backed up {report.samples} samples (schema version {report.schema_version}, "
+        f"{report.size_bytes} bytes) to {report.path}"
+    )
+    return 0
 
 
 def _remote(name: str) -> Handler:
@@ -196,7 +212,14 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="a board to read: sim, sim:N, emulator, emulator:N, auto (every board plugged in, "
         "now or later) or a serial port path; give it several times for several boards",
     )
-    run.add_argument("--config", type=Path, help="INI configuration file")
+    run.add_argument(
+        "--config",
+        type=Path,
+        action="append",
+        metavar="PATH",
+        help="INI file, or a directory of *.ini files read by name (a config.d); repeat to "
+        "overlay, later ones win key by key (e.g. base.ini, then site.ini)",
+    )
     run.add_argument("--data-dir", type=directory, help="where the store and tokens live")
     run.add_argument(
         "--http", metavar="HOST:PORT", help="REST API address (default 127.0.0.1:8080)"
@@ -228,7 +251,7 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     flash = sub.add_parser("flash", help="deploy the firmware with mpremote and reset the board")
     flash.add_argument("--port", required=True, help="the board's serial port, e.g. /dev/ttyACM0")
     flash.add_argument("--mpy", action="store_true", help="compile with mpy-cross first")
-    flash.add_argument("--firmware-dir", default=str(_firmware_dir()), help=argparse.SUPPRESS)
+    flash.add_argument("--firmware-dir", default=str(firmware_dir()), help=argparse.SUPPRESS)
     flash.set_defaults(handler=do_flash)
 
     ports = sub.add_parser("ports", help="serial ports that look like boards")
@@ -236,14 +259,18 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     ports.set_defaults(handler=do_ports)
 
 
-def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    export = sub.add_parser("export", help="print stored samples as CSV or JSON lines")
-    export.add_argument(
+def _add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--data-dir",
         type=directory,
         default=Path("telemetryhub-data"),
         help="the gateway's data directory holding telemetry.db (default %(default)s)",
     )
+
+
+def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    export = sub.add_parser("export", help="print stored samples as CSV or JSON lines")
+    _add_data_dir(export)
     export.add_argument("--format", choices=["csv", "jsonl"], default="csv")
     export.add_argument("--device", help="only this device id")
     export.add_argument("--since", help="ISO 8601 time or seconds since the epoch")
@@ -255,6 +282,17 @@ def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="at most N samples, oldest first (default all)",
     )
     export.set_defaults(handler=do_export)
+
+    backup = sub.add_parser(
+        "backup",
+        help="copy a live store consistently (SQLite online backup)",
+        description="Copy the store, while the gateway runs, to DEST (a new file, or a "
+        "directory for telemetry-<UTC time>.db), checked with PRAGMA integrity_check. "
+        "Restore: stop the gateway, copy the backup to DATA_DIR/telemetry.db, start it.",
+    )
+    backup.add_argument("dest", type=Path, help="a new file, or an existing directory")
+    _add_data_dir(backup)
+    backup.set_defaults(handler=do_backup)
 
 
 def _add_remote(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -305,10 +343,6 @@ def build_parser() -> argparse.ArgumentParser:
     for command in sub.choices.values():
         command.set_defaults(parser=command)
     return parser
-
-
-def _firmware_dir() -> Path:
-    return Path(__file__).resolve().parents[3] / "firmware"
 
 
 def exit_code(exc: TelemetryHubError) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
-from telemetryhub import logs
+from telemetryhub import logs, sdnotify, tracing
 from telemetryhub.api.bootstrap import start_api
 from telemetryhub.api.server import ApiServer
 from telemetryhub.cli.sources import Sources
@@ -110,6 +110,8 @@ class Gateway:
         logs.configure_logging(self.settings.gateway.log_level, self.settings.gateway.log_format)
         data_dir = Path(self.settings.gateway.data_dir)
         with contextlib.ExitStack() as stack:
+            tracing.start(self.settings.tracing)
+            stack.callback(tracing.shutdown)  # last out: exports the final spans
             store = self._store = SqliteStore.in_data_dir(data_dir)
             stack.callback(store.close)
             core = GatewayCore(
@@ -123,9 +125,11 @@ class Gateway:
             server = self._serve(core, data_dir)
             stack.enter_context(self._signals())
             core.open()
+            sdnotify.notify(sdnotify.READY)
             try:
                 self._main_loop(core)
             finally:
+                sdnotify.notify(sdnotify.STOPPING)
                 if server is not None:
                     server.stop()
                 summary = core.close()
@@ -163,7 +167,9 @@ class Gateway:
         while not self._stop.wait(PROGRESS_INTERVAL_S):
             if self._reload.is_set():
                 self._reload.clear()
+                sdnotify.notify(sdnotify.RELOADING)
                 self.reload(core)
+                sdnotify.notify(sdnotify.READY)
             if progress is not None:
                 progress.show()
             if deadline is not None and time.monotonic() >= deadline:

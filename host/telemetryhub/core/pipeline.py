@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from telemetryhub import tracing
 from telemetryhub.core.metrics import Counters, LatencyHistogram
 from telemetryhub.core.pool import ThreadPool
 from telemetryhub.core.processing import RollingAggregates, SampleValidator
@@ -212,7 +213,8 @@ class Pipeline:
     def _process(self, batch: SampleBatch) -> None:
         """core-worker: validate, aggregate, store, then settle (which acks the board)."""
         try:
-            self._store_and_settle(batch)
+            with tracing.batch_span(batch):
+                self._store_and_settle(batch)
         except Exception:
             _log.exception("processing %d samples failed; not acked", len(batch.samples))
             self.count_dropped("processing_error", len(batch.samples), batch.device.device_id)

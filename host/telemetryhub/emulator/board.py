@@ -27,6 +27,7 @@ from telemetryhub.emulator.process import (
 )
 from telemetryhub.emulator.pty_bridge import HostPort
 from telemetryhub.errors import DeviceError
+from telemetryhub.firmware_bundle import firmware_dir
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,8 @@ _CALL_TIMEOUT_S = 10.0
 _CRASH_WINDOW_S = 0.5
 _MAX_CRASHES = 5
 
-DEFAULT_FIRMWARE_DIR = Path(__file__).resolve().parents[3] / "firmware"
+DEFAULT_FIRMWARE_DIR = firmware_dir()
+_NOT_ON_FLASH = shutil.ignore_patterns("__pycache__", "*.pyc")  # CPython's, from pip's compile
 
 
 def default_device_id(flash_dir: Path | None) -> str:
@@ -133,14 +135,16 @@ class BoardEmulator:
         if self._thread is not None:
             return
         if not self._micropython.exists():
-            raise DeviceError(f"micropython not found at {self._micropython}")
+            raise DeviceError(
+                f"micropython not found at {self._micropython} nor on PATH "
+                "(pip install 'telemetryhub[emulator]', or see docs/deploy.md on ARM hosts)"
+            )
+        if self._flash is None and not (self._firmware_dir / "main.py").is_file():
+            raise DeviceError(f"no firmware in {self._firmware_dir} (expected its main.py)")
         self._workdir = Path(tempfile.mkdtemp(prefix="telemetryhub-board-"))
         if self._flash is None:
             self._flash = self._workdir / "flash"
-            if self._firmware_dir.is_dir():
-                shutil.copytree(self._firmware_dir, self._flash)
-            else:
-                self._flash.mkdir()
+            shutil.copytree(self._firmware_dir, self._flash, ignore=_NOT_ON_FLASH)
         rom = self._workdir / "rom"
         rom.mkdir()
         (rom / "machine.py").write_text(MACHINE_SHIM)

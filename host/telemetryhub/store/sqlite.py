@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import operator
 import sqlite3
 import threading
@@ -14,39 +15,13 @@ from typing import Any
 
 from telemetryhub.errors import StoreError
 from telemetryhub.models import Sample
-from telemetryhub.store import startup
+from telemetryhub.store import schema, startup
+from telemetryhub.store.backup import BackupReport, backup_file
+
+_log = logging.getLogger(__name__)
 
 DB_FILENAME = "telemetry.db"
 BUSY_TIMEOUT_MS = 10_000
-
-# `id` (the rowid) is the insertion order that uplink cursors follow. SQLite gives a new row
-# max(id) + 1, so an id is never reused as long as the newest row is never deleted: retention
-# (`delete_before`) always keeps it. That is the AUTOINCREMENT guarantee without its ~20 %
-# insert cost. The natural key (device_id, boot_id, seq) is the UNIQUE constraint that refuses
-# duplicates. Time queries go through (device_id, ts); a query across devices merges the
-# per-device results, so no second time index slows every insert (measured: -25 %).
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS samples (
-    id        INTEGER PRIMARY KEY,
-    device_id TEXT    NOT NULL,
-    boot_id   INTEGER NOT NULL,
-    seq       INTEGER NOT NULL,
-    board_ms  INTEGER NOT NULL,
-    ts        REAL    NOT NULL,
-    value     REAL    NOT NULL,
-    channel   INTEGER NOT NULL,
-    unit      TEXT    NOT NULL,
-    UNIQUE (device_id, boot_id, seq)
-);
-CREATE INDEX IF NOT EXISTS samples_device_ts ON samples (device_id, ts);
-CREATE TABLE IF NOT EXISTS devices (
-    device_id TEXT PRIMARY KEY
-);
-CREATE TABLE IF NOT EXISTS cursors (
-    name  TEXT PRIMARY KEY,
-    rowid INTEGER NOT NULL
-);
-"""
 
 _COLUMNS = "device_id, boot_id, seq, board_ms, ts, value, channel, unit"
 _INSERT = f"INSERT OR IGNORE INTO samples ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -81,9 +56,13 @@ class SqliteStore:
         """The writer connection, after the start-up checks (nothing is written before them)."""
         conn = sqlite3.connect(self._path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
         try:
-            startup.check_readable_store(conn, self._path, _SCHEMA)
+            startup.check_readable_store(conn, self._path, schema.SCHEMA)
+            schema.check_version(conn, self._path)
+            new = schema.is_empty(conn)
             self._configure(conn)
-            conn.executescript(_SCHEMA)
+            for version in schema.migrate(conn, self._path):
+                if not new:
+                    _log.info("store %s migrated to schema version %d", self._path, version)
             startup.probe_write(conn, self._path)
         except BaseException:
             conn.close()
@@ -211,16 +190,50 @@ class SqliteStore:
         found = self._fetch_value("newest_seq", sql, (device_id, boot_id))
         return None if found is None else int(found)
 
-    def delete_before(self, ts: float) -> int:
-        """Delete samples older than `ts` (retention); returns how many were removed.
+    def backup(self, dest: Path) -> BackupReport:
+        """A consistent copy of this store at `dest` (a new file, or a directory for a dated
+        file), taken while writes go on; see store.backup."""
+        if self._closed:
+            raise StoreError(f"sample store {self._path} is closed")
+        return backup_file(self._path, dest)
 
-        The newest row (highest id) is always kept, so rowids are never reused.
+    def schema_version(self) -> int:
+        """The schema version of the file (`PRAGMA user_version`)."""
+        return int(self._fetch_value("schema_version", "PRAGMA user_version"))
+
+    def used_bytes(self) -> int:
+        """Bytes of the file in use: pages minus free-list pages (which inserts reuse)."""
+        pages = self._fetch_value("used_bytes", "PRAGMA page_count")
+        free = self._fetch_value("used_bytes", "PRAGMA freelist_count")
+        size = self._fetch_value("used_bytes", "PRAGMA page_size")
+        return (int(pages) - int(free)) * int(size)
+
+    def evict_before(self, ts: float, max_rows: int, above_rowid: float) -> tuple[int, int]:
+        """Delete up to `max_rows` of the oldest-inserted samples with ts < `ts`, in one
+        transaction; returns (deleted, deleted with a rowid above `above_rowid`).
+
+        The newest row (highest id) is always kept, so rowids are never reused and an uplink
+        cursor never skips rows inserted after an eviction.
         """
-        sql = "DELETE FROM samples WHERE ts < ? AND id < (SELECT MAX(id) FROM samples)"
-        with self._write_lock, self._guard("delete_before"):
+        where = "ts < ? AND id < (SELECT MAX(id) FROM samples)"
+        return self._evict("evict_before", where, (ts,), max_rows, above_rowid)
+
+    def evict_oldest(self, max_rows: int, above_rowid: float) -> tuple[int, int]:
+        """Delete the `max_rows` oldest-inserted samples (never the newest row) in one
+        transaction; returns (deleted, deleted with a rowid above `above_rowid`)."""
+        where = "id < (SELECT MAX(id) FROM samples)"
+        return self._evict("evict_oldest", where, (), max_rows, above_rowid)
+
+    def _evict(
+        self, op: str, where: str, params: tuple[object, ...], max_rows: int, above: float
+    ) -> tuple[int, int]:
+        select = f"SELECT id FROM samples WHERE {where} ORDER BY id LIMIT ?"
+        with self._write_lock, self._guard(op):
             conn = self._open_writer()
             with conn:
-                return conn.execute(sql, (ts,)).rowcount
+                ids = [row[0] for row in conn.execute(select, (*params, max_rows))]
+                conn.executemany("DELETE FROM samples WHERE id = ?", [(i,) for i in ids])
+        return len(ids), sum(1 for i in ids if i > above)
 
     def close(self) -> None:
         """Close every connection; idempotent. Later calls raise StoreError."""

@@ -1,4 +1,4 @@
-"""Store-and-forward uplinks (MQTT, HTTP), their shared forwarder, and store retention."""
+"""Store-and-forward uplinks (MQTT, HTTP) and their shared forwarder."""
 
 from __future__ import annotations
 
@@ -9,12 +9,10 @@ from telemetryhub.uplink.ledger import DeliveryLedger
 from telemetryhub.uplink.mosquitto import MosquittoBroker
 from telemetryhub.uplink.mqtt import MqttSink, mqtt_uplink
 from telemetryhub.uplink.pacing import Backoff, TokenBucket
-from telemetryhub.uplink.retention import Eviction, StoreRetention
 from telemetryhub.uplink.settings import (
     ForwarderSettings,
     HttpUplinkSettings,
     MqttSettings,
-    RetentionSettings,
 )
 from telemetryhub.uplink.subscriber import DedupSubscriber
 
@@ -24,7 +22,6 @@ __all__ = [
     "CursorStore",
     "DedupSubscriber",
     "DeliveryLedger",
-    "Eviction",
     "Forwarder",
     "ForwarderSettings",
     "HttpSink",
@@ -32,9 +29,7 @@ __all__ = [
     "MosquittoBroker",
     "MqttSettings",
     "MqttSink",
-    "RetentionSettings",
     "Sink",
-    "StoreRetention",
     "TokenBucket",
     "http_uplink",
     "mqtt_uplink",

@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import Protocol
 
+from telemetryhub import tracing
 from telemetryhub.errors import TelemetryHubError, UplinkError
 from telemetryhub.models import Sample
 from telemetryhub.uplink.pacing import Backoff, TokenBucket
@@ -221,7 +222,9 @@ class Forwarder:
 
     def _send(self, rows: Sequence[tuple[int, Sample]]) -> bool:
         try:
-            self.sink.deliver([sample for _, sample in rows])
+            samples = [sample for _, sample in rows]
+            with tracing.delivery_span(self.name, samples):
+                self.sink.deliver(samples)
         except UplinkError as exc:
             with self._lock:
                 self._failures += 1

@@ -5,32 +5,25 @@ from __future__ import annotations
 
 import logging
 import socket
-from pathlib import Path
 from typing import Protocol
 
 from telemetryhub import config
+from telemetryhub.store.retention import RetainedStore, RetentionSettings, StoreRetention
 from telemetryhub.uplink.base import CursorStore, Forwarder
 from telemetryhub.uplink.http import http_uplink
 from telemetryhub.uplink.mqtt import mqtt_uplink
-from telemetryhub.uplink.retention import StoreRetention
-from telemetryhub.uplink.settings import (
-    ForwarderSettings,
-    HttpUplinkSettings,
-    MqttSettings,
-    RetentionSettings,
-)
+from telemetryhub.uplink.settings import ForwarderSettings, HttpUplinkSettings, MqttSettings
 
 _log = logging.getLogger(__name__)
 
 
-class FileStore(CursorStore, Protocol):
-    """A cursor store kept in one SQLite file (retention opens its own connection to it)."""
-
-    @property
-    def path(self) -> Path: ...
+class GatewayStore(CursorStore, RetainedStore, Protocol):
+    """The store the uplinks walk and retention trims (SqliteStore)."""
 
 
-def build_uplinks(settings: config.Settings, store: FileStore) -> list[Forwarder | StoreRetention]:
+def build_uplinks(
+    settings: config.Settings, store: GatewayStore
+) -> list[Forwarder | StoreRetention]:
     """Forwarders for the enabled uplinks, then retention if [store] sets a budget."""
     uplinks: list[Forwarder | StoreRetention] = []
     gateway_id = settings.gateway.gateway_id or socket.gethostname()
@@ -41,7 +34,7 @@ def build_uplinks(settings: config.Settings, store: FileStore) -> list[Forwarder
     retention = retention_settings(settings.store)
     if retention.max_bytes is not None or retention.max_age_s is not None:
         names = [u.name for u in uplinks]
-        uplinks.append(StoreRetention(store.path, retention, names))
+        uplinks.append(StoreRetention(store, retention, names))
     return uplinks
 
 

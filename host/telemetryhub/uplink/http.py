@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from telemetryhub import tracing
 from telemetryhub.errors import UplinkError
 from telemetryhub.models import Sample
 from telemetryhub.uplink.base import (
@@ -167,6 +168,7 @@ class HttpSink:
     def _post(self, url: str, body: bytes) -> tuple[int | None, float | None, str]:
         """(HTTP status or None, Retry-After seconds or None, description)."""
         headers = {"Content-Type": "application/json", **dict(self.settings.headers)}
+        tracing.inject(headers)
         request = urllib.request.Request(url, data=body, headers=headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=self.settings.timeout_s) as response:

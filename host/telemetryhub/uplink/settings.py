@@ -1,8 +1,9 @@
-"""Settings of the uplinks and of store retention: frozen value objects with sane defaults.
+"""Settings of the uplinks: frozen value objects with sane defaults.
 
-INI mapping (the integrator wires it): [mqtt] -> MqttSettings, [uplink_http] ->
-HttpUplinkSettings, [store] -> RetentionSettings; the forwarding keys of [mqtt] and
-[uplink_http] (batch_size, rate_limit_sps, ...) -> their ForwarderSettings.
+INI mapping (uplink.factory wires it): [mqtt] -> MqttSettings, [uplink_http] ->
+HttpUplinkSettings; the forwarding keys of [mqtt] and [uplink_http] (batch_size,
+rate_limit_sps, ...) -> their ForwarderSettings. [store] retention is the store's
+(store.retention.RetentionSettings).
 """
 
 from __future__ import annotations
@@ -63,14 +64,3 @@ class HttpUplinkSettings:
     breaker_cooldown_s: float = 30.0  # then one half-open probe
     max_retry_after_s: float = 600.0  # a larger Retry-After is clamped to this
     forwarding: ForwarderSettings = field(default_factory=ForwarderSettings)
-
-
-@dataclass(frozen=True, slots=True)
-class RetentionSettings:
-    """The store's budget: bytes in use and sample age; None switches a limit off."""
-
-    max_bytes: int | None = None
-    max_age_s: float | None = None
-    period_s: float = 10.0
-    low_water_ratio: float = 0.9  # a byte eviction frees down to this share of max_bytes
-    chunk_rows: int = 10_000  # rows per delete transaction, so writers never wait long
