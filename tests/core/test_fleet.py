@@ -3,6 +3,8 @@ counts and data; a flooding board does not hold a quiet one back."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from telemetryhub.core.gateway import CoreSettings, GatewayCore
@@ -101,3 +103,25 @@ def test_a_board_at_1_ms_does_not_hold_back_boards_at_100_ms(store: SqliteStore)
     for board in slow:
         got = seqs(store, board.name[6:])
         assert got == list(range(len(got)))
+
+
+def test_boards_seen_before_a_restart_are_listed_offline_with_when_they_were_seen(
+    store: SqliteStore,
+) -> None:
+    a, b = boards(2)
+    with fleet(store, a, b) as core:
+        wait_until(lambda: all(store.count(f"dev-{i}") > 10 for i in range(2)), 10, "both store")
+    with fleet(store, a) as core:  # dev-1 is not plugged in this time
+        wait_until(lambda: core.device("dev-0") is not None, 5, "dev-0 up")
+        devices = {d.device_id: d for d in core.devices()}
+        assert set(devices) == {"dev-0", "dev-1"}
+        offline = devices["dev-1"]
+        assert not offline.connected
+        assert offline.last_seen is not None
+        assert 0 < time.time() - offline.last_seen < 60
+        (summary,) = [s for s in core.status()["devices"] if s["device_id"] == "dev-1"]  # type: ignore[union-attr]
+        assert summary["connected"] is False
+        assert summary["last_seen"] == offline.last_seen
+    (known,) = [k for k in store.known_devices() if k.device_id == "dev-0"]
+    assert known.firmware == "sim-1.1"
+    assert known.port == "sim://dev-0"

@@ -63,15 +63,17 @@ def test_a_failed_migration_step_leaves_the_file_at_its_version(
 ) -> None:
     path = tmp_path / "t.db"
     SqliteStore(path).close()
+    now = schema.latest_version()
     broken = "CREATE TABLE extra (x INTEGER);\nSELECT no_such_function();"
     monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, broken])
     with pytest.raises(
-        StoreError, match=r"from version 1 to 2 failed, the file stays at version 1"
+        StoreError,
+        match=rf"from version {now} to {now + 1} failed, the file stays at version {now}",
     ):
         SqliteStore(path)
     conn = sqlite3.connect(path)
     try:
-        assert schema.stored_version(conn) == 1
+        assert schema.stored_version(conn) == now
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
         assert "extra" not in tables  # the step's own DDL was rolled back with it
     finally:

@@ -191,3 +191,23 @@ def test_sqlite_error_during_write_is_wrapped(store: SqliteStore) -> None:
     conn.close()
     with pytest.raises(StoreError, match="write_batch failed: no such table"):
         store.write_batch([_sample(1)])
+
+
+def test_the_devices_table_knows_every_board_and_when_it_was_last_seen(tmp_path: Path) -> None:
+    store = SqliteStore.in_data_dir(tmp_path)
+    try:
+        store.write_batch([Sample("a", 1, 0, 0, 100.0, 1.0, 0, "u")])
+        store.write_batch([Sample("a", 1, 1, 1, 160.0, 1.0, 0, "u")])
+        store.note_device("b", "fw 2", 0xABCD, "/dev/ttyACM1", 200.0)
+        a, b = store.known_devices()
+        assert (a.device_id, a.first_seen, a.last_seen, a.firmware) == ("a", 100.0, 160.0, None)
+        assert (b.device_id, b.firmware, b.last_boot_id, b.port) == (
+            "b",
+            "fw 2",
+            0xABCD,
+            "/dev/ttyACM1",
+        )
+        store.write_batch([Sample("a", 1, 2, 2, 150.0, 1.0, 0, "u")])  # an older resend
+        assert store.known_devices()[0].last_seen == 160.0  # never moves back
+    finally:
+        store.close()

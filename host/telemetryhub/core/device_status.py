@@ -7,8 +7,9 @@ import dataclasses
 import time
 from typing import TYPE_CHECKING
 
-from telemetryhub.device.base import DeviceSnapshot
-from telemetryhub.models import FaultMode, Sample
+from telemetryhub.device.base import DeviceSnapshot, LinkStats
+from telemetryhub.models import DeviceState, Fault, FaultMode, Sample
+from telemetryhub.store.base import KnownDevice
 
 if TYPE_CHECKING:
     from telemetryhub.core.gateway import GatewayCore
@@ -19,13 +20,14 @@ def device_summary(core: GatewayCore, device: DeviceSnapshot) -> dict[str, objec
     info = device.info
     latest = core.latest_sample(device.device_id)
     age = core.data_age_s(device.device_id)
+    last_seen = device.last_seen if age is None else time.time() - age
     return {
         "device_id": device.device_id,
         "state": device.state.label,
         "connected": device.connected,
         "port": device.link.port,
         "last_error": device.link.last_error,
-        "last_seen": None if age is None else time.time() - age,
+        "last_seen": last_seen,
         "latest_sample": None if latest is None else sample_json(latest),
         "period_ms": None if info is None else info.period_ms,
         "unit": None if info is None else info.unit,
@@ -79,6 +81,36 @@ def device_metrics(core: GatewayCore, device: DeviceSnapshot) -> dict[str, int]:
     metrics.update(dropped)
     metrics.update({f"lost_{reason}": n for reason, n in device.lost.items()})
     return metrics
+
+
+def offline_snapshot(known: KnownDevice) -> DeviceSnapshot:
+    """A board the store remembers and this gateway run has not heard from."""
+    link = LinkStats(
+        connected=False,
+        port=known.port or "",
+        last_error=None,
+        reconnects=0,
+        reboots=0,
+        frames_received=0,
+        bytes_received=0,
+        crc_errors=0,
+        framing_errors=0,
+        console_lines=0,
+        frame_gaps=0,
+        seq_gaps=0,
+        rewinds=0,
+        frames_before_handshake=0,
+        duplicates_received=0,
+    )
+    return DeviceSnapshot(
+        device_id=known.device_id,
+        info=None,
+        state=DeviceState.IDLE,
+        fault=Fault(FaultMode.NONE),
+        link=link,
+        samples_received=0,
+        last_seen=known.last_seen,
+    )
 
 
 def link_json(core: GatewayCore, device: DeviceSnapshot | None) -> dict[str, object]:

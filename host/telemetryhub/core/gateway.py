@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from telemetryhub.core.commands import BoardCommands, BoardPolicy, fault_args
-from telemetryhub.core.device_status import device_document
+from telemetryhub.core.device_status import device_document, offline_snapshot
 from telemetryhub.core.metrics import LatencyHistogram
 from telemetryhub.core.pipeline import Pipeline, PipelineSettings
 from telemetryhub.core.pool import ThreadPool
@@ -39,7 +39,7 @@ from telemetryhub.errors import TelemetryHubError, UnknownDeviceError
 from telemetryhub.fleet.loop import LinkLoop, LoopSettings
 from telemetryhub.fleet.port import TransportFactory
 from telemetryhub.models import DeviceState, Fault, Sample
-from telemetryhub.store.base import SampleStore
+from telemetryhub.store.base import KnownDevice, SampleStore
 
 _log = logging.getLogger(__name__)
 
@@ -61,11 +61,18 @@ class Uplink(Protocol):
 
 
 class BoardIndex(Protocol):
-    """What the store tells the link loop about boards seen before a restart."""
+    """What the store knows of boards: where a restarted gateway resumes each boot, and every
+    board ever heard of (the fleet list shows the offline ones with when they were seen)."""
 
     def newest_seq(self, device_id: str, boot_id: int) -> int | None: ...
 
     def knows_device(self, device_id: str) -> bool: ...
+
+    def known_devices(self) -> list[KnownDevice]: ...
+
+    def note_device(
+        self, device_id: str, firmware: str, boot_id: int, port: str, seen_at: float
+    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +136,7 @@ class GatewayCore:
         self.pipeline.connect(self.loop.settle, self.loop.wake)
         self.commands = BoardCommands(self.loop, self.devices, self._policy, s.command_timeout_s)
         self.threads = ThreadWatch()
+        self._index = index
         self._lock = threading.Lock()
         self._opened = False
         self._closed = False
@@ -306,7 +314,20 @@ class GatewayCore:
         device_id = event.device_id
         # up after a connect, a reconnect or a reboot: the configured period, then autostart
         if event.connected and device_id is not None and not self._closed:
-            self.pool.submit(lambda: self.commands.set_up(device_id), key=("setup", device_id))
+            self.pool.submit(lambda: self._on_connect(device_id), key=("setup", device_id))
+
+    def _on_connect(self, device_id: str) -> None:
+        """core-worker: a board came up: remember it in the store, then set it up."""
+        device = self.device(device_id)
+        if self._index is not None and device is not None and device.info is not None:
+            info = device.info
+            try:
+                self._index.note_device(
+                    device_id, info.firmware_version, info.boot_id, device.link.port, time.time()
+                )
+            except TelemetryHubError as exc:
+                _log.warning("could not note %s in the store: %s", device_id, exc)
+        self.commands.set_up(device_id)
 
     def _policy(self, device_id: str) -> BoardPolicy:
         s = self.settings
@@ -315,8 +336,17 @@ class GatewayCore:
     # -- views ------------------------------------------------------------------------------
 
     def devices(self) -> list[DeviceSnapshot]:
-        """Every board seen since start."""
-        return self.loop.snapshots()
+        """Every board seen since start, then the boards only the store remembers (offline)."""
+        live = self.loop.snapshots()
+        if self._index is None:
+            return live
+        seen = {d.device_id for d in live}
+        try:
+            remembered = [k for k in self._index.known_devices() if k.device_id not in seen]
+        except TelemetryHubError as exc:  # the list of live boards is still worth showing
+            _log.warning("listing the boards the store knows failed: %s", exc)
+            return live
+        return live + [offline_snapshot(k) for k in remembered]
 
     def device(self, device_id: str | None = None) -> DeviceSnapshot | None:
         """One board (None: the first one connected, else the first one seen)."""

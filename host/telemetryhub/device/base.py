@@ -110,6 +110,7 @@ class DeviceSnapshot:
     board_age_s: float | None = None
     ack_point: int | None = None
     unsettled_gone: int = 0  # received, never settled, and no longer held by the board
+    last_seen: float | None = None  # UTC seconds: for a board only the store remembers
 
     @property
     def connected(self) -> bool:

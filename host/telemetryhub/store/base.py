@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from telemetryhub.models import Sample
@@ -28,3 +29,15 @@ class SampleStore(SampleReader, Protocol):
     def write_batch(self, samples: Sequence[Sample]) -> int:
         """Insert `samples`; return how many were new."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class KnownDevice:
+    """A board's row in the `devices` table (None where the store never learnt it)."""
+
+    device_id: str
+    first_seen: float | None
+    last_seen: float | None
+    firmware: str | None
+    last_boot_id: int | None
+    port: str | None

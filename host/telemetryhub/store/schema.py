@@ -42,9 +42,19 @@ CREATE TABLE IF NOT EXISTS cursors (
 );
 """
 
+# Version 2: what the gateway knows of each board, so offline boards are listed with when they
+# were last heard from (the fleet's `/devices`).
+V1_TO_V2 = """
+ALTER TABLE devices ADD COLUMN first_seen   REAL;
+ALTER TABLE devices ADD COLUMN last_seen    REAL;
+ALTER TABLE devices ADD COLUMN firmware     TEXT;
+ALTER TABLE devices ADD COLUMN last_boot_id INTEGER;
+ALTER TABLE devices ADD COLUMN port         TEXT;
+"""
+
 # MIGRATIONS[n] takes a file from version n to n + 1. Append only; never edit a shipped step.
-MIGRATIONS: list[str] = [SCHEMA_V1]
-SCHEMA = SCHEMA_V1  # the tables and columns of the newest version (what start-up checks expect)
+MIGRATIONS: list[str] = [SCHEMA_V1, V1_TO_V2]
+REQUIRED = SCHEMA_V1  # the tables and columns every version has (what start-up checks expect)
 
 
 def latest_version() -> int:

@@ -17,6 +17,7 @@ from telemetryhub.errors import StoreError
 from telemetryhub.models import Sample
 from telemetryhub.store import schema, startup
 from telemetryhub.store.backup import BackupReport, backup_file
+from telemetryhub.store.base import KnownDevice
 
 _log = logging.getLogger(__name__)
 
@@ -27,7 +28,18 @@ _COLUMNS = "device_id, boot_id, seq, board_ms, ts, value, channel, unit"
 _INSERT = f"INSERT OR IGNORE INTO samples ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 
 _sample_row = operator.attrgetter(*_COLUMNS.split(", "))
-_INSERT_DEVICE = "INSERT OR IGNORE INTO devices (device_id) VALUES (?)"
+# a board's row: created with its first sample, its last_seen moved by every batch
+_INSERT_DEVICE = (
+    "INSERT INTO devices (device_id, first_seen, last_seen) VALUES (?, ?, ?) "
+    "ON CONFLICT (device_id) DO UPDATE SET "
+    "last_seen = max(coalesce(last_seen, 0), excluded.last_seen)"
+)
+_NOTE_DEVICE = (
+    "INSERT INTO devices (device_id, first_seen, last_seen, firmware, last_boot_id, port) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET "
+    "last_seen = excluded.last_seen, firmware = excluded.firmware, "
+    "last_boot_id = excluded.last_boot_id, port = excluded.port"
+)
 
 
 class SqliteStore:
@@ -56,7 +68,7 @@ class SqliteStore:
         """The writer connection, after the start-up checks (nothing is written before them)."""
         conn = sqlite3.connect(self._path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
         try:
-            startup.check_readable_store(conn, self._path, schema.SCHEMA)
+            startup.check_readable_store(conn, self._path, schema.REQUIRED)
             schema.check_version(conn, self._path)
             new = schema.is_empty(conn)
             self._configure(conn)
@@ -92,7 +104,11 @@ class SqliteStore:
         if not samples:
             return 0
         rows = list(map(_sample_row, samples))
-        device_ids = [(d,) for d in {s.device_id for s in samples}]
+        newest: dict[str, float] = {}
+        for sample in samples:
+            if sample.ts > newest.get(sample.device_id, -1.0):
+                newest[sample.device_id] = sample.ts
+        device_ids = [(d, ts, ts) for d, ts in newest.items()]
         with self._write_lock, self._guard("write_batch"):
             conn = self._open_writer()
             with conn:
@@ -178,6 +194,23 @@ class SqliteStore:
         sql = "SELECT device_id FROM devices ORDER BY device_id"
         rows: list[tuple[str]] = self._fetch_all("devices", sql)
         return [row[0] for row in rows]
+
+    def note_device(
+        self, device_id: str, firmware: str, boot_id: int, port: str, seen_at: float
+    ) -> None:
+        """A board connected (or booted): what it is and where, for the fleet list."""
+        with self._write_lock, self._guard("note_device"):
+            conn = self._open_writer()
+            with conn:
+                conn.execute(_NOTE_DEVICE, (device_id, seen_at, seen_at, firmware, boot_id, port))
+
+    def known_devices(self) -> list[KnownDevice]:
+        """Every board this store has heard of, with when and where it was last seen."""
+        sql = (
+            "SELECT device_id, first_seen, last_seen, firmware, last_boot_id, port "
+            "FROM devices ORDER BY device_id"
+        )
+        return [KnownDevice(*row) for row in self._fetch_all("known_devices", sql)]
 
     def knows_device(self, device_id: str) -> bool:
         """Whether a sample of `device_id` was ever stored here."""
