@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from telemetryhub.api import ApiSettings, ensure_operator_token
 from telemetryhub.api.ratelimit import Admission, RateLimiter
 from telemetryhub.errors import ConfigError
-from tests.api.conftest import FakeCore
+from tests.api.fakecore import FakeCore
 
 REMOTE = {"REMOTE_ADDR": "192.0.2.7"}  # a documentation address: only a WSGI environ value
 AppFactory = Callable[..., Flask]

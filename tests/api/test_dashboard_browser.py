@@ -14,7 +14,8 @@ from playwright.sync_api import Page, expect, sync_playwright
 from telemetryhub.api.server import ApiServer
 from telemetryhub.core.gateway import GatewayCore
 from telemetryhub.models import Fault, FaultMode
-from tests.api.conftest import OPERATOR, FakeCore, make_app
+from tests.api.conftest import OPERATOR, make_app
+from tests.api.fakecore import FakeCore
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -158,7 +159,7 @@ def test_dashboard_fits_a_390_px_phone_without_horizontal_scroll(
     fake_server: ApiServer, fake_core: FakeCore, page: Page
 ) -> None:
     page.set_viewport_size({"width": 390, "height": 844})
-    fake_core.extra_link = {
+    fake_core.board.extra_link = {
         "last_error": "cannot open /dev/serial/by-id/usb-MicroPython_Board_in_FS_mode_"
         "e6614103e7452d2f-if00: [Errno 2] No such file or directory"
     }
@@ -178,7 +179,7 @@ def test_dashboard_fits_a_390_px_phone_without_horizontal_scroll(
 def test_dashboard_shows_the_boot_id_in_hex_the_armed_fault_and_the_link_error(
     fake_server: ApiServer, fake_core: FakeCore, page: Page
 ) -> None:
-    fake_core.boot_id = 3_626_764_237
+    fake_core.board.boot_id = 3_626_764_237
     page.goto(fake_server.url + "/")
     expect(page.locator("#boot")).to_have_text("d82c07cd", timeout=TIMEOUT_MS)
     expect(page.locator("#device")).to_contain_text("boot idd82c07cd")
@@ -195,11 +196,11 @@ def test_dashboard_shows_the_boot_id_in_hex_the_armed_fault_and_the_link_error(
     expect(page.locator("#fault-armed")).to_have_text("intermittent, count 1", timeout=TIMEOUT_MS)
     expect(page.locator("#fault-chip")).to_have_text("fault armed: intermittent, count 1")
 
-    fake_core.extra_link = {"last_error": "board unplugged"}
+    fake_core.board.extra_link = {"last_error": "board unplugged"}
     expect(page.locator("#link-error")).to_have_text(
         "last link error: board unplugged", timeout=TIMEOUT_MS
     )
-    fake_core.extra_link = {"last_error": None}
+    fake_core.board.extra_link = {"last_error": None}
     expect(page.locator("#link-error")).to_be_hidden(timeout=TIMEOUT_MS)
 
     fake_core.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask, Response, render_template
 
 from telemetryhub.api.auth import Role, TokenAuthority
+from telemetryhub.api.commands import bp as commands_bp
 from telemetryhub.api.contracts import GatewayView
 from telemetryhub.api.guard import ApiState, install_guards, requires
 from telemetryhub.api.handlers import register_error_handlers
@@ -28,11 +29,12 @@ def create_app(core: GatewayView, settings: ApiSettings) -> Flask:
     install_guards(app, state)
     register_error_handlers(app)
     app.register_blueprint(api_bp)
+    app.register_blueprint(commands_bp)
     app.add_url_rule("/", "dashboard", _dashboard)
     return app
 
 
 @requires(Role.ANONYMOUS)
 def _dashboard() -> Response:
-    # The page holds no data: it fetches /status with the token the user typed.
+    # The page holds no data: it fetches /devices and the rest with the token the user typed.
     return Response(render_template("dashboard.html"), mimetype="text/html")

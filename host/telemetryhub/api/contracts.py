@@ -16,6 +16,14 @@ these keys of `status()` (missing ones are reported as absent, never guessed):
 - ``device``: ``{"id", "firmware", "boot_id", "protocol", "period_ms", ..., "fault": {"mode":
   "none" | "random" | "intermittent" | "deterministic", "probability": float | None, "count":
   int | None}}`` or None; ``boot_id`` stays a number (shown as 8 hex digits by the dashboard)
+- ``devices``: one summary per board known (``telemetryhub.core.device_status.device_summary``:
+  ``device_id``, ``state``, ``connected``, ``port``, ``last_error``, ``last_seen``,
+  ``latest_sample``, ``period_ms``, ``unit``, ``firmware``, ``protocol``, ``boot_id_hex``,
+  ``fault``, ``samples_received``, ``samples_stored``, ``samples_lost``, ``lost`` (by reason),
+  ``reconnects``), in the order the boards were first seen; ``GET /devices`` serves them and
+  ``/metrics`` exports them per device
+
+`link`, `device` and `board` are those of the first connected board (the single-board shape).
 """
 
 from __future__ import annotations
