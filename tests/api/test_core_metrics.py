@@ -13,7 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from telemetryhub import __version__
-from telemetryhub.api.core_metrics import PREFIX, SECTIONS, UNTYPED, field_metric
+from telemetryhub.api.core_metrics import SECTIONS, UNTYPED, field_metric
+from telemetryhub.api.device_metrics import PREFIX
 from tests.api.fakecore import FakeCore
 
 Scrape = dict[str, list[Sample]]
@@ -119,13 +120,20 @@ def test_the_real_cores_status_is_exported_whole(real_app: Flask) -> None:
 
 
 @pytest.mark.parametrize("state", ["Idle", "Measuring", "SafeState"])
-def test_device_state_is_one_gauge_per_state(
+def test_fleet_and_device_state_are_one_gauge_per_state(
     client: FlaskClient, core: FakeCore, state: str
 ) -> None:
     core.board.state_label = state
     families = scrape(client)
-    states = {s.labels["state"]: s.value for s in families["telemetryhub_device_state"]}
-    assert states == {name: float(name == state) for name in ("Idle", "Measuring", "SafeState")}
+    expected = {name: float(name == state) for name in ("Idle", "Measuring", "SafeState")}
+    fleet = {s.labels["state"]: s.value for s in families["telemetryhub_fleet_state"]}
+    assert fleet == expected
+    device = {
+        s.labels["state"]: s.value
+        for s in families["telemetryhub_device_state"]
+        if s.labels["device"] == "fake-1"
+    }
+    assert device == expected
 
 
 def test_device_identity_and_newest_sample_time(
@@ -137,7 +145,7 @@ def test_device_identity_and_newest_sample_time(
     families = scrape(client)
     (info,) = families["telemetryhub_device_info"]
     assert info.labels == {
-        "device_id": "fake-1",
+        "device": "fake-1",
         "firmware": "0.0-fake",
         "protocol": "1.0",
         "boot_id": "d82c07cd",

@@ -103,6 +103,15 @@ def test_a_fleet_of_two_real_boards_through_rest(tmp_path: Path) -> None:
         stored = client.get("/samples?device=sim-a&device=sim-b&limit=10000").get_json()
         assert {s["device_id"] for s in stored["samples"]} == {"sim-a"}
         assert client.get("/devices/nobody").status_code == 404
+        client.post("/devices/sim-a/stop", headers=op)  # counts hold still from here
+        metrics = client.get("/metrics").get_data(as_text=True)
+        stored = client.get("/devices/sim-a").get_json()["metrics"]["samples_stored"]
+        assert (
+            f'telemetryhub_device_samples_stored_total{{device="sim-a"}} {float(stored)}'
+            in metrics
+        )
+        assert 'telemetryhub_device_samples_stored_total{device="sim-b"} 0.0' in metrics
+        client.post("/devices/sim-a/start", headers=op)
 
         outcome = client.post("/start", headers=op).get_json()  # sim-a already measures
         assert outcome["ok"] is False

@@ -25,7 +25,13 @@ def create_app(core: GatewayView, settings: ApiSettings) -> Flask:
     limiter = (
         RateLimiter(settings.rate_per_s, settings.rate_burst) if settings.rate_per_s > 0 else None
     )
-    state = ApiState(core, settings, TokenAuthority(settings), limiter, ApiMetrics(core))
+    state = ApiState(
+        core,
+        settings,
+        TokenAuthority(settings),
+        limiter,
+        ApiMetrics(core, settings.metrics_max_devices),
+    )
     install_guards(app, state)
     register_error_handlers(app)
     app.register_blueprint(api_bp)

@@ -114,3 +114,17 @@ class GatewayView(Protocol):
     def recent_samples(self, seconds: float, device_id: str | None = None) -> list[Sample]:
         """Samples of the last `seconds` (of one board, or all), oldest first, from memory."""
         ...
+
+
+def device_summaries(status: Mapping[str, object]) -> list[Mapping[str, object]]:
+    """The `devices` summaries of a `status()` document (empty when it has none)."""
+    devices = status.get("devices")
+    if not isinstance(devices, list):
+        return []
+    return [d for d in devices if isinstance(d, Mapping)]
+
+
+def board_status(summary: Mapping[str, object]) -> str:
+    """A board's state, or `offline` when it is not connected now (what the dashboard shows
+    and `GET /devices?state=` filters on)."""
+    return str(summary.get("state")) if summary.get("connected") is True else "offline"

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from flask import Blueprint, Response, jsonify, request
 
 from telemetryhub.api.auth import Role
+from telemetryhub.api.contracts import board_status, device_summaries
 from telemetryhub.api.guard import api_state, requires
 from telemetryhub.api.openapi import openapi_document
 from telemetryhub.api.schemas import (
@@ -36,7 +37,7 @@ def devices() -> Response:
     found = sorted(
         (
             d
-            for d in _summaries(api_state().core.status())
+            for d in device_summaries(api_state().core.status())
             if not wanted or board_status(d) in wanted
         ),
         key=lambda d: str(d.get("device_id")),
@@ -168,18 +169,6 @@ def thin(items: list[Sample], points: int) -> list[Sample]:
     picked = [items[int(i * step)] for i in range(points - 1)]
     picked.append(items[-1])
     return picked
-
-
-def board_status(summary: Mapping[str, object]) -> str:
-    """What the fleet view filters on: the board's state, or `offline` when not connected."""
-    return str(summary.get("state")) if summary.get("connected") is True else "offline"
-
-
-def _summaries(status: Mapping[str, object]) -> list[Mapping[str, object]]:
-    devices = status.get("devices")
-    if not isinstance(devices, list):
-        return []
-    return [d for d in devices if isinstance(d, Mapping)]
 
 
 def _by_device(found: list[Sample]) -> dict[str, list[Sample]]:
