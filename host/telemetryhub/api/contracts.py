@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from telemetryhub.models import DeviceState, Fault, Sample
+from telemetryhub.models import OFFLINE, DeviceState, Fault, Sample
 from telemetryhub.store.base import SampleReader
 
 
@@ -127,4 +127,4 @@ def device_summaries(status: Mapping[str, object]) -> list[Mapping[str, object]]
 def board_status(summary: Mapping[str, object]) -> str:
     """A board's state, or `offline` when it is not connected now (what the dashboard shows
     and `GET /devices?state=` filters on)."""
-    return str(summary.get("state")) if summary.get("connected") is True else "offline"
+    return str(summary.get("state")) if summary.get("connected") is True else OFFLINE

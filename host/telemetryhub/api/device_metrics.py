@@ -14,11 +14,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from telemetryhub.api.contracts import board_status
-from telemetryhub.api.schemas import DEVICE_STATUSES
+from telemetryhub.models import DEVICE_STATUSES, DeviceState
 
 PREFIX = "telemetryhub"
 OTHER = "_other"  # the `device` label of the folded boards' summed counters
-STATES = ("Idle", "Measuring", "SafeState")
+STATES = tuple(state.label for state in DeviceState)
 
 Summary = Mapping[str, object]
 

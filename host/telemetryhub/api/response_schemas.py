@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from telemetryhub.api.schemas import FAULT_MODES, FAULT_SCHEMA, PERIOD_SCHEMA
+from telemetryhub.models import DeviceState
 
-STATES = ["Idle", "Measuring", "SafeState"]
+STATES = [state.label for state in DeviceState]
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -170,6 +171,10 @@ SCHEMAS: dict[str, Any] = {
     "Devices": {
         "type": "object",
         "properties": {
+            "ts": {
+                "type": "number",
+                "description": "The gateway's wall clock when the list was taken (UTC s).",
+            },
             "devices": {"type": "array", "items": _ref("DeviceSummary")},
             "count": {"type": "integer", "minimum": 0, "description": "Devices in this page."},
             "total": {

@@ -34,17 +34,14 @@ def status() -> Response:
 def devices() -> Response:
     query = parse_query(DEVICES_PARAMS, request.args)
     wanted = set(_strings(query["state"]))
+    status = api_state().core.status()
     found = sorted(
-        (
-            d
-            for d in device_summaries(api_state().core.status())
-            if not wanted or board_status(d) in wanted
-        ),
+        (d for d in device_summaries(status) if not wanted or board_status(d) in wanted),
         key=lambda d: str(d.get("device_id")),
     )
     offset, limit = int(_number(query["offset"])), int(_number(query["limit"]))
     page = found[offset : offset + limit]
-    return jsonify(devices=page, count=len(page), total=len(found))
+    return jsonify(ts=status.get("ts"), devices=page, count=len(page), total=len(found))
 
 
 @bp.get("/devices/<device_id>")

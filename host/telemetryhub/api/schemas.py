@@ -12,6 +12,8 @@ from typing import Any
 from jsonschema import Draft202012Validator, ValidationError
 from werkzeug.datastructures import MultiDict
 
+from telemetryhub.models import DEVICE_STATUSES
+
 FAULT_MODES = ("none", "random", "intermittent", "deterministic")
 
 
@@ -189,8 +191,6 @@ QueryValue = float | int | str | list[str] | None
 
 _TS_MAX = 1e11  # seconds since the epoch, far beyond any real timestamp
 MAX_DEVICES_PER_QUERY = 100
-# What the dashboard filters on: a board's state, or `offline` for one not connected now.
-DEVICE_STATUSES = ("Idle", "Measuring", "SafeState", "offline")
 
 
 def _devices_param(what: str) -> QueryParam:

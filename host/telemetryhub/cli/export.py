@@ -35,15 +35,19 @@ def parse_time(text: str | None) -> float | None:
 
 
 def export_samples(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    """Write every matching sample, oldest first."""
+    """Write every matching sample (of the devices given, else of every device), oldest
+    first."""
     since, until = parse_time(args.since), parse_time(args.until)
     database = args.data_dir / DB_FILENAME
     if not database.is_file():
         raise ConfigError(f"no store at {database} (expected a gateway data directory)")
+    devices: list[str] | None = args.device  # None: every device
     store = SqliteStore(database)
     try:
-        limit = args.limit if args.limit is not None else store.count(args.device)
-        samples = store.query(args.device, since, until, limit=limit) if limit > 0 else []
+        limit = args.limit
+        if limit is None:  # all of them
+            limit = store.count() if devices is None else sum(store.count(d) for d in devices)
+        samples = store.query(devices, since, until, limit=limit) if limit > 0 else []
     finally:
         store.close()
     stream = out or sys.stdout
