@@ -21,8 +21,10 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from playwright.sync_api import Page, sync_playwright
 
 from telemetryhub.api import ApiSettings, TlsSettings, create_app
+from telemetryhub.api.server import ApiServer
 from telemetryhub.core.gateway import CoreSettings, GatewayCore
 from telemetryhub.device.simulator import SimulatedBoard
 from telemetryhub.store.sqlite import SqliteStore
@@ -30,6 +32,17 @@ from tests.api.fakecore import FakeCore
 
 OPERATOR = "op-token-123"
 VIEWER = "viewer-token-456"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def openapi_path(rule: str) -> str:
@@ -98,6 +111,28 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> TlsSettings:
         timeout=30,
     )
     return TlsSettings(str(cert), str(key))
+
+
+@contextlib.contextmanager
+def serving(app: Flask) -> Iterator[ApiServer]:
+    """`app` served on a free port of 127.0.0.1 (stopping it inside is fine)."""
+    srv = ApiServer(app, "127.0.0.1", 0)
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def page() -> Iterator[Page]:
+    """A page of a real headless Chromium (the dashboard tests)."""
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_page()
+        finally:
+            browser.close()
 
 
 @pytest.fixture

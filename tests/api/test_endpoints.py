@@ -378,7 +378,12 @@ def test_dashboard_and_assets_are_local(client: FlaskClient) -> None:
     assert "TelemetryHub" in html
     assert "http://" not in html
     assert "https://" not in html
-    for asset in ("/static/dashboard.js", "/static/vendor/uplot/uPlot.iife.min.js"):
+    for asset in (
+        "/static/dashboard.js",
+        "/static/fleet.js",
+        "/static/dashboard.css",
+        "/static/vendor/uplot/uPlot.iife.min.js",
+    ):
         with client.get(asset) as a:
             assert a.status_code == 200, asset
 
