@@ -23,7 +23,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from playwright.sync_api import Page, sync_playwright
 
-from telemetryhub.api import ApiSettings, TlsSettings, create_app
+from telemetryhub.api import ApiSettings, GatewayView, TlsSettings, create_app
 from telemetryhub.api.server import ApiServer
 from telemetryhub.core.gateway import CoreSettings, GatewayCore
 from telemetryhub.device.simulator import SimulatedBoard
@@ -51,7 +51,7 @@ def openapi_path(rule: str) -> str:
     return re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule)
 
 
-def make_app(core: FakeCore, **overrides: object) -> Flask:
+def make_app(core: GatewayView, **overrides: object) -> Flask:
     """An app on `core` with test tokens; `overrides` change ApiSettings fields."""
     fields: dict[str, object] = {
         "operator_tokens": (OPERATOR,),
@@ -149,7 +149,7 @@ def real_gateway(data_dir: Path, *device_ids: str) -> Iterator[GatewayCore]:
     core = GatewayCore(store, CoreSettings(autostart=False), index=store)
     for device_id in device_ids:
         board = SimulatedBoard(device_id=device_id, period_ms=20)
-        core.add_source(device_id, lambda board=board: board)  # type: ignore[misc]
+        core.add_source(device_id, lambda board=board: board)
     core.open()
     deadline = time.monotonic() + 5
     while sum(d.connected for d in core.devices()) < len(device_ids):
@@ -171,7 +171,7 @@ def real_core(tmp_path: Path) -> Iterator[GatewayCore]:
 
 @pytest.fixture
 def real_app(real_core: GatewayCore) -> Flask:
-    return make_app(real_core)  # type: ignore[arg-type]
+    return make_app(real_core)
 
 
 @dataclass(frozen=True)

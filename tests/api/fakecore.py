@@ -319,14 +319,12 @@ class FakeCore:
             first = next((b for b in boards if b.connected), None)
             seq = sum(b.seq for b in boards)
             newest = max(
-                (b.latest() for b in boards if b.samples),
-                key=lambda s: float(s["ts"]),  # type: ignore[arg-type]
-                default=None,
+                (b for b in boards if b.samples), key=lambda b: b.samples[-1].ts, default=None
             )
             return {
                 "ts": time.time(),
                 "state": self._fleet_state_label(),
-                "latest_sample": newest,
+                "latest_sample": None if newest is None else newest.latest(),
                 "metrics": {
                     "samples_processed": seq,
                     "samples_stored": seq,

@@ -83,7 +83,7 @@ def test_intermittent_with_the_dashboard_default_count_is_400_not_the_boards_502
 
 def test_a_fleet_of_two_real_boards_through_rest(tmp_path: Path) -> None:
     with real_gateway(tmp_path, "sim-a", "sim-b") as core:
-        client = make_app(core).test_client()  # type: ignore[arg-type]
+        client = make_app(core).test_client()
         op = bearer(OPERATOR)
         listed = client.get("/devices").get_json()
         assert [d["device_id"] for d in listed["devices"]] == ["sim-a", "sim-b"]

@@ -69,7 +69,8 @@ def test_mqtt_publishes_each_device_on_its_topic_in_its_order(
 ) -> None:
     _write_interleaved(store)
     settings = replace(settings_for(broker, rate_sps=0), max_samples_per_message=3)
-    with TopicCheckingSubscriber(broker) as sub:
+    sub = TopicCheckingSubscriber(broker)
+    with sub:
         uplink = mqtt_uplink(store, settings)
         uplink.start()
         try:
