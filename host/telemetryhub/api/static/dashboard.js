@@ -231,7 +231,10 @@
       if (ids.length) {
         const query = ids.map((id) => "&device=" + encodeURIComponent(id)).join("");
         const data = await api("GET", "/samples/recent?seconds=" + SPARK_SECONDS + "&points=" + SPARK_POINTS + query);
+        const started = performance.now();
         fleet.renderSparks(data.samples);
+        performance.clearMeasures("fleet-sparks");
+        performance.measure("fleet-sparks", { start: started });
       }
     } catch (e) {
       // The status poll reports failures; the sparklines keep their last data.
