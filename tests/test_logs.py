@@ -11,7 +11,8 @@ import pytest
 
 from telemetryhub.errors import ConfigError
 from telemetryhub.logs import configure_logging, current_request_id, set_level
-from tests.api.conftest import FakeCore, make_app
+from tests.api.conftest import make_app
+from tests.api.fakecore import FakeCore
 
 
 @pytest.fixture(autouse=True)

@@ -154,6 +154,11 @@ class HttpSettings:
     tls_cert: str = _key("", PATH, "PEM certificate file (with tls_key: serve HTTPS)")
     tls_key: str = _key("", PATH, "PEM private key file, unencrypted (with tls_cert)")
     max_body_bytes: int = _key(65536, POSITIVE_INT, "largest request body accepted")
+    metrics_max_devices: int = _key(
+        200,
+        int_range(0, 100_000),
+        "boards with series of their own in /metrics (the rest are folded into device=_other)",
+    )
 
 
 @dataclass(frozen=True, slots=True)

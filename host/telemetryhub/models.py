@@ -25,6 +25,11 @@ _STATE_LABELS = {
     DeviceState.SAFE_STATE: "SafeState",
 }
 
+# How a board of the fleet is shown and filtered (dashboard, `GET /devices?state=`, the
+# `devices` command): its state, or "offline" when its link is down now.
+OFFLINE = "offline"
+DEVICE_STATUSES = (*_STATE_LABELS.values(), OFFLINE)
+
 
 class FaultMode(enum.IntEnum):
     """Fault injection modes (docs/protocol.md, field `fault_mode`)."""

@@ -12,9 +12,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from telemetryhub.api import ApiSettings, ensure_operator_token
+from telemetryhub.api.auth import new_token
 from telemetryhub.api.ratelimit import Admission, RateLimiter
 from telemetryhub.errors import ConfigError
-from tests.api.conftest import FakeCore
+from tests.api.fakecore import FakeCore
 
 REMOTE = {"REMOTE_ADDR": "192.0.2.7"}  # a documentation address: only a WSGI environ value
 AppFactory = Callable[..., Flask]
@@ -84,6 +85,14 @@ def test_token_bucket_refills() -> None:
     assert limiter.acquire("a") == Admission(0.0, first_refusal=False)
     now[0] = 0.6
     assert limiter.acquire("a").first_refusal  # granted in between: a new run
+
+
+def test_a_new_token_never_starts_with_a_dash_the_cli_would_take_for_an_option(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    drawn = iter(["-starts-like-an-option", "-again", "fine-token"])
+    monkeypatch.setattr("telemetryhub.api.auth.secrets.token_urlsafe", lambda n: next(drawn))
+    assert new_token() == "fine-token"
 
 
 def test_ensure_operator_token_creates_once_with_mode_0600(tmp_path: Path) -> None:

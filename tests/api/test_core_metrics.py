@@ -13,8 +13,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from telemetryhub import __version__
-from telemetryhub.api.core_metrics import PREFIX, SECTIONS, UNTYPED, field_metric
-from tests.api.conftest import FakeCore
+from telemetryhub.api.core_metrics import SECTIONS, UNTYPED, field_metric
+from telemetryhub.api.device_metrics import PREFIX
+from tests.api.fakecore import FakeCore
 
 Scrape = dict[str, list[Sample]]
 
@@ -75,7 +76,7 @@ def test_every_numeric_status_field_has_its_metric_with_its_value(
         "samples_lost": 6,
         "last_stored_ts": 1_700_000_000.5,
     }
-    core.extra_link = {"seq_gaps": 8, "frame_gaps": 9, "reboots": 10, "last_error": "gone"}
+    core.board.extra_link = {"seq_gaps": 8, "frame_gaps": 9, "reboots": 10, "last_error": "gone"}
     families = scrape(client)
     assert_every_count_is_exported(core.status(), families)
     assert value(families, "telemetryhub_pool_jobs_failed") == 3
@@ -93,7 +94,7 @@ def test_a_count_not_described_yet_is_still_exported_untyped(
     client: FlaskClient, core: FakeCore
 ) -> None:
     core.extra_metrics = {"widgets_frobbed": 7}
-    core.extra_link = {"widgets_lost": 2}
+    core.board.extra_link = {"widgets_lost": 2}
     text = client.get("/metrics").get_data(as_text=True)
     assert "# TYPE telemetryhub_widgets_frobbed untyped" in text
     assert "telemetryhub_widgets_frobbed 7.0" in text
@@ -119,25 +120,32 @@ def test_the_real_cores_status_is_exported_whole(real_app: Flask) -> None:
 
 
 @pytest.mark.parametrize("state", ["Idle", "Measuring", "SafeState"])
-def test_device_state_is_one_gauge_per_state(
+def test_fleet_and_device_state_are_one_gauge_per_state(
     client: FlaskClient, core: FakeCore, state: str
 ) -> None:
-    core.state_label = state
+    core.board.state_label = state
     families = scrape(client)
-    states = {s.labels["state"]: s.value for s in families["telemetryhub_device_state"]}
-    assert states == {name: float(name == state) for name in ("Idle", "Measuring", "SafeState")}
+    expected = {name: float(name == state) for name in ("Idle", "Measuring", "SafeState")}
+    fleet = {s.labels["state"]: s.value for s in families["telemetryhub_fleet_state"]}
+    assert fleet == expected
+    device = {
+        s.labels["state"]: s.value
+        for s in families["telemetryhub_device_state"]
+        if s.labels["device"] == "fake-1"
+    }
+    assert device == expected
 
 
 def test_device_identity_and_newest_sample_time(
     client: FlaskClient, core: FakeCore, op_headers: dict[str, str]
 ) -> None:
-    core.boot_id = 0xD82C07CD
+    core.board.boot_id = 0xD82C07CD
     client.post("/start", headers=op_headers)
     latest = _wait_for_latest(core)
     families = scrape(client)
     (info,) = families["telemetryhub_device_info"]
     assert info.labels == {
-        "device_id": "fake-1",
+        "device": "fake-1",
         "firmware": "0.0-fake",
         "protocol": "1.0",
         "boot_id": "d82c07cd",

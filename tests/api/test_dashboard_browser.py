@@ -1,5 +1,6 @@
-"""The dashboard in real headless Chromium, served by ApiServer: live value, token, controls,
-a gateway that goes away, a phone-width screen, the boot id, the armed fault, the link error."""
+"""The dashboard in real headless Chromium, served by ApiServer. One board's view: live value,
+token, controls, a gateway that goes away, a phone-width screen, the boot id, the armed fault,
+the link error. The fleet view is in test_dashboard_fleet.py."""
 
 from __future__ import annotations
 
@@ -9,43 +10,22 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from telemetryhub.api.server import ApiServer
 from telemetryhub.core.gateway import GatewayCore
 from telemetryhub.models import Fault, FaultMode
-from tests.api.conftest import OPERATOR, FakeCore, make_app
+from tests.api.conftest import OPERATOR, make_app, serving
+from tests.api.fakecore import FakeCore
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TIMEOUT_MS = 10_000
+DEVICE_VIEW = "/#/device/fake-1"  # the view of the fake's first board
 
 
 @pytest.fixture
 def server(real_app: Flask) -> Iterator[ApiServer]:
-    srv = ApiServer(real_app, "127.0.0.1", 0)
-    srv.start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def page() -> Iterator[Page]:
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser.new_page()
-        finally:
-            browser.close()
+    with serving(real_app) as srv:
+        yield srv
 
 
 def test_dashboard_live_value_controls_and_safestate(
@@ -55,6 +35,8 @@ def test_dashboard_live_value_controls_and_safestate(
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(server.url + "/")
+    page.click('.tile[data-id="sim-0001"]')  # the fleet view first; its tile opens the board
+    expect(page).to_have_url(re.compile(r"#/device/sim-0001$"))
     state = page.locator("#state")
     expect(state).to_have_text("Idle", timeout=TIMEOUT_MS)
 
@@ -105,10 +87,8 @@ def fake_core() -> FakeCore:
 @pytest.fixture
 def fake_server(fake_core: FakeCore) -> Iterator[ApiServer]:
     """The dashboard over the API's fake core, whose status a test sets at will."""
-    srv = ApiServer(make_app(fake_core), "127.0.0.1", 0)
-    srv.start()
-    yield srv
-    srv.stop()
+    with serving(make_app(fake_core)) as srv:
+        yield srv
 
 
 def _age_s(page: Page) -> float:
@@ -119,7 +99,7 @@ def test_dashboard_greys_out_and_counts_the_age_when_the_gateway_goes_away(
     fake_server: ApiServer, fake_core: FakeCore, page: Page
 ) -> None:
     fake_core.start()
-    page.goto(fake_server.url + "/")
+    page.goto(fake_server.url + DEVICE_VIEW)
     state = page.locator("#state")
     expect(state).to_have_text("Measuring", timeout=TIMEOUT_MS)
     expect(page.locator("#age")).to_have_text(re.compile(r"^\d+\.\d s$"), timeout=TIMEOUT_MS)
@@ -158,13 +138,13 @@ def test_dashboard_fits_a_390_px_phone_without_horizontal_scroll(
     fake_server: ApiServer, fake_core: FakeCore, page: Page
 ) -> None:
     page.set_viewport_size({"width": 390, "height": 844})
-    fake_core.extra_link = {
+    fake_core.board.extra_link = {
         "last_error": "cannot open /dev/serial/by-id/usb-MicroPython_Board_in_FS_mode_"
         "e6614103e7452d2f-if00: [Errno 2] No such file or directory"
     }
     fake_core.start()
     fake_core.inject_fault(Fault(FaultMode.RANDOM, probability=0.25))
-    page.goto(fake_server.url + "/")
+    page.goto(fake_server.url + DEVICE_VIEW)
     expect(page.locator("#state")).to_have_text("Measuring", timeout=TIMEOUT_MS)
     expect(page.locator("#link-error")).to_be_visible()
     expect(page.locator("#fault-chip")).to_be_visible()
@@ -178,8 +158,8 @@ def test_dashboard_fits_a_390_px_phone_without_horizontal_scroll(
 def test_dashboard_shows_the_boot_id_in_hex_the_armed_fault_and_the_link_error(
     fake_server: ApiServer, fake_core: FakeCore, page: Page
 ) -> None:
-    fake_core.boot_id = 3_626_764_237
-    page.goto(fake_server.url + "/")
+    fake_core.board.boot_id = 3_626_764_237
+    page.goto(fake_server.url + DEVICE_VIEW)
     expect(page.locator("#boot")).to_have_text("d82c07cd", timeout=TIMEOUT_MS)
     expect(page.locator("#device")).to_contain_text("boot idd82c07cd")
     expect(page.locator("#device")).not_to_contain_text("3,626,764,237")
@@ -195,11 +175,11 @@ def test_dashboard_shows_the_boot_id_in_hex_the_armed_fault_and_the_link_error(
     expect(page.locator("#fault-armed")).to_have_text("intermittent, count 1", timeout=TIMEOUT_MS)
     expect(page.locator("#fault-chip")).to_have_text("fault armed: intermittent, count 1")
 
-    fake_core.extra_link = {"last_error": "board unplugged"}
+    fake_core.board.extra_link = {"last_error": "board unplugged"}
     expect(page.locator("#link-error")).to_have_text(
         "last link error: board unplugged", timeout=TIMEOUT_MS
     )
-    fake_core.extra_link = {"last_error": None}
+    fake_core.board.extra_link = {"last_error": None}
     expect(page.locator("#link-error")).to_be_hidden(timeout=TIMEOUT_MS)
 
     fake_core.start()

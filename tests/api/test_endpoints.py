@@ -9,7 +9,8 @@ import pytest
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.api.conftest import FakeCore
+from tests.api.conftest import openapi_path
+from tests.api.fakecore import DONE, FakeCore
 
 HEADERS = {"Content-Type": "application/json"}
 
@@ -37,12 +38,12 @@ def test_status_has_the_seed_shape(client: FlaskClient) -> None:
 def test_start_produces_samples_and_stop_and_reset(
     client: FlaskClient, op_headers: dict[str, str]
 ) -> None:
-    assert client.post("/start", headers=op_headers).json == {"ok": True}
+    assert client.post("/start", headers=op_headers).json == DONE
     sample = _wait_for_sample(client)
     assert {"seq", "value", "unit", "ts"} <= set(sample)
     assert client.get("/status").json["state"] == "Measuring"
-    assert client.post("/stop", headers=op_headers).json == {"ok": True}
-    assert client.post("/reset", headers=op_headers).json == {"ok": True}
+    assert client.post("/stop", headers=op_headers).json == DONE
+    assert client.post("/reset", headers=op_headers).json == DONE
 
 
 def test_invalid_transition_is_409(client: FlaskClient, op_headers: dict[str, str]) -> None:
@@ -52,7 +53,7 @@ def test_invalid_transition_is_409(client: FlaskClient, op_headers: dict[str, st
 
 
 def test_no_device_is_503(client: FlaskClient, core: FakeCore, op_headers: dict[str, str]) -> None:
-    core.connected = False
+    core.board.connected = False
     r = client.post("/start", headers=op_headers)
     assert r.status_code == 503
     assert r.json["status"] == 503
@@ -63,7 +64,7 @@ def test_fault_is_validated_and_applied(
 ) -> None:
     client.post("/start", headers=op_headers)
     r = client.post("/fault", headers=op_headers, json={"mode": "deterministic", "count": 2})
-    assert r.json == {"ok": True}
+    assert r.json == DONE
     deadline = time.monotonic() + 5
     while client.get("/status").json["state"] != "SafeState":
         assert time.monotonic() < deadline, "fault never reached SafeState"
@@ -119,7 +120,7 @@ def test_intermittent_without_a_count_says_what_the_mode_needs(
 def test_each_mode_with_what_it_needs_is_accepted(
     client: FlaskClient, core: FakeCore, op_headers: dict[str, str], body: dict[str, object]
 ) -> None:
-    assert client.post("/fault", headers=op_headers, json=body).json == {"ok": True}
+    assert client.post("/fault", headers=op_headers, json=body).json == DONE
     assert core.calls == ["fault"]
 
 
@@ -136,7 +137,7 @@ def test_period_is_applied(
     client: FlaskClient, core: FakeCore, op_headers: dict[str, str]
 ) -> None:
     assert client.post("/period", headers=op_headers, json={"period_ms": 250}).status_code == 200
-    assert core.period_ms == 250
+    assert core.board.period_ms == 250
 
 
 @pytest.mark.parametrize("raw", [b"{", b'{"mode": NaN}', b"\xff\xfe", b'{"period_ms": Infinity}'])
@@ -193,7 +194,7 @@ def _frozen_history(client: FlaskClient, core: FakeCore, op_headers: dict[str, s
     while len(core.all_samples()) < 30:
         assert time.monotonic() < deadline, "the fake took fewer than 30 samples"
         time.sleep(0.02)
-    core.period_ms = 10_000_000  # no further sample is due
+    core.board.period_ms = 10_000_000  # no further sample is due
     return [s.seq for s in core.all_samples()]
 
 
@@ -215,7 +216,7 @@ def test_samples_query_keeps_only_the_time_window(
     _frozen_history(client, core, op_headers)
     history = core.all_samples()
     since, until = history[5].ts, history[-5].ts
-    expected = [s.seq for s in history if since <= s.ts <= until]
+    expected = [s.seq for s in history if since <= s.ts < until]
     assert 0 < len(expected) < len(history)
     r = client.get(f"/samples?since={since!r}&until={until!r}")
     assert [s["seq"] for s in r.json["samples"]] == expected
@@ -236,22 +237,25 @@ def test_recent_samples_are_thinned_to_the_points_asked_keeping_the_newest(
 
 
 @pytest.mark.parametrize(
-    ("query", "param"),
+    ("url", "words"),
     [
-        ("limit=0", "limit"),
-        ("limit=abc", "limit"),
-        ("since=nan", "since"),
-        ("since=10&until=5", "until"),
-        ("device=a%20b", "device"),
-        ("colour=red", "colour"),
+        ("/samples?limit=0", "'limit'"),
+        ("/samples?limit=abc", "'limit'"),
+        ("/samples?limit=5&limit=6", "'limit' may be given once"),
+        ("/samples?since=nan", "'since'"),
+        ("/samples?since=10&until=5", "'until'"),
+        ("/samples?device=a%20b", "'device'"),
+        ("/samples?colour=red", "'colour'"),
+        ("/samples/recent?points=1", "'points'"),
+        ("/devices?state=Broken", "'state' must be one of Idle, Measuring, SafeState, offline"),
+        ("/devices?limit=0", "'limit'"),
+        ("/devices?offset=-1", "'offset'"),
     ],
 )
-def test_bad_samples_query_is_400_naming_the_param(
-    client: FlaskClient, query: str, param: str
-) -> None:
-    r = client.get(f"/samples?{query}")
+def test_bad_query_is_400_naming_the_param(client: FlaskClient, url: str, words: str) -> None:
+    r = client.get(url)
     assert r.status_code == 400
-    assert param in r.json["error"]
+    assert words in r.json["error"]
 
 
 def test_health(client: FlaskClient, core: FakeCore) -> None:
@@ -267,7 +271,7 @@ def test_ready_reports_reasons(
 ) -> None:
     assert client.get("/ready").status_code == 200
     core.queue_depth = 900
-    core.connected = False
+    core.board.connected = False
     r = client.get("/ready")
     assert r.status_code == 503
     assert r.json == {
@@ -283,7 +287,7 @@ def test_ready_notices_stale_data(
     client: FlaskClient, core: FakeCore, op_headers: dict[str, str]
 ) -> None:
     client.post("/start", headers=op_headers)
-    core.period_ms = 10_000_000  # no further sample will be due
+    core.board.period_ms = 10_000_000  # no further sample will be due
     r = client.get("/ready")
     assert r.status_code == 503
     assert r.json["reasons"] == ["measuring but no sample received yet"]
@@ -359,7 +363,7 @@ def test_request_id_is_on_log_records(
 
     caplog.handler.addFilter(RequestIdFilter())
     caplog.set_level("DEBUG", logger="telemetryhub.api")
-    core.connected = False
+    core.board.connected = False
     client.post(
         "/start", headers={"X-Request-ID": "req-42", "Authorization": "Bearer op-token-123"}
     )
@@ -374,7 +378,12 @@ def test_dashboard_and_assets_are_local(client: FlaskClient) -> None:
     assert "TelemetryHub" in html
     assert "http://" not in html
     assert "https://" not in html
-    for asset in ("/static/dashboard.js", "/static/vendor/uplot/uPlot.iife.min.js"):
+    for asset in (
+        "/static/dashboard.js",
+        "/static/fleet.js",
+        "/static/dashboard.css",
+        "/static/vendor/uplot/uPlot.iife.min.js",
+    ):
         with client.get(asset) as a:
             assert a.status_code == 200, asset
 
@@ -382,9 +391,10 @@ def test_dashboard_and_assets_are_local(client: FlaskClient) -> None:
 def test_openapi_document_describes_every_route(client: FlaskClient) -> None:
     doc = client.get("/openapi.json").json
     assert doc["openapi"].startswith("3.1")
-    rules = {r.rule for r in client.application.url_map.iter_rules()} - {
-        "/",
-        "/static/<path:filename>",
+    rules = {
+        openapi_path(r.rule)
+        for r in client.application.url_map.iter_rules()
+        if r.rule not in ("/", "/static/<path:filename>")
     }
     assert rules == set(doc["paths"])
     fault = doc["components"]["schemas"]["Fault"]

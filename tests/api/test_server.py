@@ -20,6 +20,7 @@ from telemetryhub.api.server import ApiServer
 from telemetryhub.cli.main import main
 from telemetryhub.errors import ApiError
 from tests.api.conftest import OPERATOR, bearer, raw_post
+from tests.api.fakecore import DONE
 
 MAX_BODY = 4096  # the ApiSettings default
 POST_HEADERS = {**bearer(OPERATOR), "Content-Type": "application/json"}
@@ -60,7 +61,7 @@ def padded_fault(size: int) -> bytes:
 def test_a_body_of_exactly_max_body_bytes_is_accepted(served: Served) -> None:
     url, context = served.server.url, served.context
     answer = raw_post(url, "/fault", padded_fault(MAX_BODY), POST_HEADERS, context=context)
-    assert (answer.status, answer.body) == (200, {"ok": True})
+    assert (answer.status, answer.body) == (200, DONE)
 
 
 @pytest.mark.parametrize(
@@ -127,15 +128,15 @@ def test_client_raises_api_error_with_status(server: ApiServer) -> None:
         GatewayClient(server.url).start()
     assert info.value.status == 401
     client = GatewayClient(server.url, OPERATOR)
-    assert client.start() == {"ok": True}
+    assert client.start() == DONE
     with pytest.raises(ApiError) as info:
         client.start()
     assert info.value.status == 409
     assert "Measuring" in info.value.message
-    assert client.fault("random", probability=0.5) == {"ok": True}
-    assert client.period(200) == {"ok": True}
-    assert client.stop() == {"ok": True}
-    assert client.reset() == {"ok": True}
+    assert client.fault("random", probability=0.5) == DONE
+    assert client.period(200) == DONE
+    assert client.stop() == DONE
+    assert client.reset() == DONE
 
 
 def test_remote_commands(

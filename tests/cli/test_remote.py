@@ -1,5 +1,6 @@
-"""The remote commands against a real gateway (core on the simulator, the API served as `run`
-serves it): each kind of answer ends in its own documented exit code and one line."""
+"""The remote commands against a real gateway (core on simulated boards, the API served as
+`run` serves it): each kind of answer ends in its own documented exit code and one line; a
+fleet answers a line per board."""
 
 from __future__ import annotations
 
@@ -33,10 +34,11 @@ class Served:
 
 
 @contextlib.contextmanager
-def _serve(source: TransportFactory, data_dir: Path) -> Iterator[Served]:
+def _serve(sources: dict[str, TransportFactory], data_dir: Path) -> Iterator[Served]:
     store = SqliteStore.in_data_dir(data_dir)
     core = GatewayCore(store, CoreSettings(autostart=False), index=store)
-    core.add_source("board", source)
+    for name, source in sources.items():
+        core.add_source(name, source)
     core.open()
     http = dataclasses.replace(HttpSettings(), port=0, rate_limit_per_s=0.0)
     server = start_api(core, http, data_dir, io.StringIO())
@@ -52,13 +54,26 @@ def _serve(source: TransportFactory, data_dir: Path) -> Iterator[Served]:
 def gateway(tmp_path: Path) -> Iterator[Served]:
     """A gateway whose simulated board is connected and Idle."""
     board = SimulatedBoard(period_ms=20)
-    with _serve(lambda: board, tmp_path) as served:
-        wait_until(
-            lambda: (device := served.core.device()) is not None and device.connected,
-            10.0,
-            "the simulated board connects",
-        )
+    with _serve({"board": lambda: board}, tmp_path) as served:
+        _wait_connected(served, 1)
         yield served
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Iterator[Served]:
+    """A gateway of two connected, Idle simulated boards: sim-a and sim-b."""
+    boards = {d: SimulatedBoard(device_id=d, period_ms=20) for d in ("sim-a", "sim-b")}
+    with _serve({d: (lambda b=b: b) for d, b in boards.items()}, tmp_path) as served:
+        _wait_connected(served, 2)
+        yield served
+
+
+def _wait_connected(served: Served, boards: int) -> None:
+    wait_until(
+        lambda: sum(d.connected for d in served.core.devices()) == boards,
+        10.0,
+        "the simulated boards connect",
+    )
 
 
 @pytest.fixture
@@ -68,7 +83,7 @@ def boardless(tmp_path: Path) -> Iterator[Served]:
     def no_board() -> Transport:
         raise TransportError("cannot open serial port /dev/ttyNONE: no such device")
 
-    with _serve(no_board, tmp_path) as served:
+    with _serve({"board": no_board}, tmp_path) as served:
         yield served
 
 
@@ -80,8 +95,8 @@ def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
 
 def test_a_successful_command_exits_0(gateway: Served, capsys: pytest.CaptureFixture[str]) -> None:
     auth = ["--url", gateway.url, "--token", gateway.token]
-    assert _cli(["start", *auth], capsys) == (0, "started\n", "")
-    assert _cli(["period", "50", *auth], capsys) == (0, "period set to 50 ms\n", "")
+    assert _cli(["start", *auth], capsys) == (0, "sim-0001: started\n", "")
+    assert _cli(["period", "50", *auth], capsys) == (0, "sim-0001: period set to 50 ms\n", "")
     code, out, _ = _cli(["status", "--json", "--url", gateway.url], capsys)
     assert code == 0
     status = json.loads(out)
@@ -129,3 +144,50 @@ def test_no_device_connected_exits_6(
     code, _, err = _cli(["start", "--url", boardless.url, "--token", boardless.token], capsys)
     assert code == 6
     assert "HTTP 503" in err
+
+
+def test_devices_lists_the_fleet_as_a_table_and_as_json(
+    fleet: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _cli(["devices", "--url", fleet.url], capsys)
+    assert (code, err) == (0, "")
+    header, *rows = out.splitlines()
+    assert header.split()[:3] == ["DEVICE", "STATE", "LATEST"]
+    assert [row.split()[:2] for row in rows] == [["sim-a", "Idle"], ["sim-b", "Idle"]]
+    code, out, _ = _cli(["devices", "--json", "--url", fleet.url], capsys)
+    listed = json.loads(out)
+    assert [d["device_id"] for d in listed["devices"]] == ["sim-a", "sim-b"]
+    assert listed["total"] == 2
+    code, out, _ = _cli(["devices", "--state", "offline", "--url", fleet.url], capsys)
+    assert out.splitlines()[1:] == ["(no board known)"]
+
+
+def test_a_command_to_one_board_leaves_the_others(
+    fleet: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
+    auth = ["--url", fleet.url, "--token", fleet.token]
+    assert _cli(["start", "--device-id", "sim-a", *auth], capsys) == (0, "sim-a: started\n", "")
+    code, out, _ = _cli(["status", "--device-id", "sim-b", "--json", *auth], capsys)
+    assert json.loads(out)["state"] == "Idle"
+    code, out, _ = _cli(["status", *auth], capsys)
+    assert "boards:  2 known, 2 connected" in out
+    code, out, err = _cli(["stop", "--device-id", "nobody", *auth], capsys)
+    assert code == 6  # no such board
+    assert err == "telemetryhub stop: HTTP 404: no board 'nobody' is known to this gateway\n"
+
+
+def test_a_fleet_command_some_boards_refuse_exits_7_naming_them(
+    fleet: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
+    auth = ["--url", fleet.url, "--token", fleet.token]
+    assert _cli(["start", "--device-id", "sim-a", *auth], capsys)[0] == 0
+    code, out, err = _cli(["start", *auth], capsys)  # sim-a already measures
+    assert code == 7
+    lines = dict(line.split(": ", 1) for line in out.splitlines())
+    assert lines["sim-b"] == "started"
+    assert "Measuring" in lines["sim-a"]
+    assert err == "telemetryhub start: 1 of 2 boards refused: sim-a\n"
+    assert _cli(["stop", *auth], capsys)[:2] == (0, "sim-a: stopped\nsim-b: stopped\n")
+    code, _, err = _cli(["stop", *auth], capsys)  # every board refuses: the API's error
+    assert code == 5
+    assert err.startswith("telemetryhub stop: HTTP 409: ")

@@ -69,6 +69,19 @@ def test_query_by_device_and_time_range(store: SqliteStore) -> None:
     assert [s.seq for s in store.query(until_ts=1_700_000_001.0)] == [0, 0]
 
 
+def test_query_of_several_devices_merges_them_by_time_and_leaves_the_others_out(
+    store: SqliteStore,
+) -> None:
+    for device, offset in (("a", 0.0), ("b", 0.25), ("c", 0.5)):
+        store.write_batch([_sample(i, device, ts=1_700_000_000.0 + offset + i) for i in range(4)])
+    picked = store.query(["c", "a", "c"], limit=5)
+    assert [(s.device_id, s.seq) for s in picked] == [
+        ("a", 0), ("c", 0), ("a", 1), ("c", 1), ("a", 2),
+    ]  # fmt: skip
+    assert [s.seq for s in store.query(("b",), limit=2, newest=True)] == [2, 3]
+    assert store.query([]) == []
+
+
 def test_read_after_and_cursors(store: SqliteStore) -> None:
     store.write_batch([_sample(i) for i in range(5)])
     store.write_batch([_sample(i) for i in range(3, 8)])  # 3 and 4 are duplicates

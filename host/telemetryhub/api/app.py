@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask, Response, render_template
 
 from telemetryhub.api.auth import Role, TokenAuthority
+from telemetryhub.api.commands import bp as commands_bp
 from telemetryhub.api.contracts import GatewayView
 from telemetryhub.api.guard import ApiState, install_guards, requires
 from telemetryhub.api.handlers import register_error_handlers
@@ -25,10 +26,17 @@ def create_app(core: GatewayView, settings: ApiSettings) -> Flask:
     limiter = (
         RateLimiter(settings.rate_per_s, settings.rate_burst) if settings.rate_per_s > 0 else None
     )
-    state = ApiState(core, settings, TokenAuthority(settings), limiter, ApiMetrics(core))
+    state = ApiState(
+        core,
+        settings,
+        TokenAuthority(settings),
+        limiter,
+        ApiMetrics(core, settings.metrics_max_devices),
+    )
     install_guards(app, state)
     register_error_handlers(app)
     app.register_blueprint(api_bp)
+    app.register_blueprint(commands_bp)
     app.add_url_rule("/", "dashboard", _dashboard)
     app.wsgi_app = TracedWsgi(app.wsgi_app)  # type: ignore[method-assign]  # a no-op untraced
     return app
@@ -36,5 +44,5 @@ def create_app(core: GatewayView, settings: ApiSettings) -> Flask:
 
 @requires(Role.ANONYMOUS)
 def _dashboard() -> Response:
-    # The page holds no data: it fetches /status with the token the user typed.
+    # The page holds no data: it fetches /devices and the rest with the token the user typed.
     return Response(render_template("dashboard.html"), mimetype="text/html")

@@ -84,6 +84,15 @@ def is_loopback(remote_addr: str | None) -> bool:
         return False
 
 
+def new_token() -> str:
+    """A random token (256 bits, URL-safe) that never starts with "-": `telemetryhub start
+    --token TOKEN` would take such a token for an option (one token in 64 did)."""
+    token = secrets.token_urlsafe(32)
+    while token.startswith("-"):
+        token = secrets.token_urlsafe(32)
+    return token
+
+
 def ensure_operator_token(data_dir: str | Path) -> str:
     """The operator token stored in data_dir/operator.token, created (mode 0600) if absent."""
     path = Path(data_dir) / TOKEN_FILE_NAME
@@ -93,7 +102,7 @@ def ensure_operator_token(data_dir: str | Path) -> str:
             raise ConfigError(f"{path} is empty; delete it to generate a new operator token")
         return token
     path.parent.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(32)
+    token = new_token()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as f:
         f.write(token + "\n")

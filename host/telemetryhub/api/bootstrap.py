@@ -29,6 +29,7 @@ def api_settings(http: HttpSettings, operator_token: str) -> ApiSettings:
         rate_per_s=http.rate_limit_per_s,
         rate_burst=http.rate_burst,
         max_body_bytes=http.max_body_bytes,
+        metrics_max_devices=http.metrics_max_devices,
         tls=tls,
     )
 

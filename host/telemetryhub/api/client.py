@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from telemetryhub.errors import ApiError
 
@@ -23,35 +24,58 @@ class GatewayClient:
         self._timeout_s = timeout_s
 
     def status(self) -> JsonObject:
-        """GET /status."""
+        """GET /status (the fleet)."""
         return self.request("GET", "/status")
 
-    def start(self) -> JsonObject:
-        """POST /start."""
-        return self.request("POST", "/start")
+    def device(self, device_id: str) -> JsonObject:
+        """GET /devices/<id>: one board's document."""
+        return self.request("GET", _board(device_id))
 
-    def stop(self) -> JsonObject:
-        """POST /stop."""
-        return self.request("POST", "/stop")
+    def devices(self, states: Sequence[str] = (), page: int = 1000) -> JsonObject:
+        """GET /devices, every page fetched in turn: {"ts", "devices": [...], "count",
+        "total"} with every board listed, by device id."""
+        found: list[object] = []
+        while True:
+            query = [("state", s) for s in states] + [("limit", page), ("offset", len(found))]
+            answer = self.request("GET", "/devices?" + urllib.parse.urlencode(query))
+            listed, total = answer.get("devices"), answer.get("total")
+            if not isinstance(listed, list) or not isinstance(total, int):
+                raise ApiError(200, "the gateway's /devices answer has no devices list")
+            found.extend(listed)
+            if not listed or len(found) >= total:
+                return {**answer, "devices": found, "count": len(found)}
 
-    def reset(self) -> JsonObject:
-        """POST /reset."""
-        return self.request("POST", "/reset")
+    def start(self, device_id: str | None = None) -> JsonObject:
+        """POST /start, or /devices/<id>/start."""
+        return self.request("POST", _command("start", device_id))
+
+    def stop(self, device_id: str | None = None) -> JsonObject:
+        """POST /stop, or /devices/<id>/stop."""
+        return self.request("POST", _command("stop", device_id))
+
+    def reset(self, device_id: str | None = None) -> JsonObject:
+        """POST /reset, or /devices/<id>/reset."""
+        return self.request("POST", _command("reset", device_id))
 
     def fault(
-        self, mode: str, probability: float | None = None, count: int | None = None
+        self,
+        mode: str,
+        probability: float | None = None,
+        count: int | None = None,
+        device_id: str | None = None,
     ) -> JsonObject:
-        """POST /fault; a parameter left None is not sent (the gateway says what a mode needs)."""
+        """POST /fault (or to one board); a parameter left None is not sent (the gateway says
+        what a mode needs)."""
         body: dict[str, object] = {"mode": mode}
         if probability is not None:
             body["probability"] = probability
         if count is not None:
             body["count"] = count
-        return self.request("POST", "/fault", body)
+        return self.request("POST", _command("fault", device_id), body)
 
-    def period(self, period_ms: int) -> JsonObject:
-        """POST /period."""
-        return self.request("POST", "/period", {"period_ms": period_ms})
+    def period(self, period_ms: int, device_id: str | None = None) -> JsonObject:
+        """POST /period, or /devices/<id>/period."""
+        return self.request("POST", _command("period", device_id), {"period_ms": period_ms})
 
     def request(
         self, method: str, path: str, body: Mapping[str, object] | None = None
@@ -73,6 +97,15 @@ class GatewayClient:
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise ApiError(0, f"cannot reach the gateway at {self._base_url}: {reason}") from None
+
+
+def _board(device_id: str) -> str:
+    return "/devices/" + urllib.parse.quote(device_id, safe="")
+
+
+def _command(verb: str, device_id: str | None) -> str:
+    """The path of `verb` to every connected board (None) or to one."""
+    return f"/{verb}" if device_id is None else f"{_board(device_id)}/{verb}"
 
 
 def _object(raw: bytes, status: int) -> JsonObject:

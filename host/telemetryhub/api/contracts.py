@@ -16,6 +16,14 @@ these keys of `status()` (missing ones are reported as absent, never guessed):
 - ``device``: ``{"id", "firmware", "boot_id", "protocol", "period_ms", ..., "fault": {"mode":
   "none" | "random" | "intermittent" | "deterministic", "probability": float | None, "count":
   int | None}}`` or None; ``boot_id`` stays a number (shown as 8 hex digits by the dashboard)
+- ``devices``: one summary per board known (``telemetryhub.core.device_status.device_summary``:
+  ``device_id``, ``state``, ``connected``, ``port``, ``last_error``, ``last_seen``,
+  ``latest_sample``, ``period_ms``, ``unit``, ``firmware``, ``protocol``, ``boot_id_hex``,
+  ``fault``, ``samples_received``, ``samples_stored``, ``samples_lost``, ``lost`` (by reason),
+  ``reconnects``), in the order the boards were first seen; ``GET /devices`` serves them and
+  ``/metrics`` exports them per device
+
+`link`, `device` and `board` are those of the first connected board (the single-board shape).
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from telemetryhub.models import DeviceState, Fault, Sample
+from telemetryhub.models import OFFLINE, DeviceState, Fault, Sample
 from telemetryhub.store.base import SampleReader
 
 
@@ -106,3 +114,17 @@ class GatewayView(Protocol):
     def recent_samples(self, seconds: float, device_id: str | None = None) -> list[Sample]:
         """Samples of the last `seconds` (of one board, or all), oldest first, from memory."""
         ...
+
+
+def device_summaries(status: Mapping[str, object]) -> list[Mapping[str, object]]:
+    """The `devices` summaries of a `status()` document (empty when it has none)."""
+    devices = status.get("devices")
+    if not isinstance(devices, list):
+        return []
+    return [d for d in devices if isinstance(d, Mapping)]
+
+
+def board_status(summary: Mapping[str, object]) -> str:
+    """A board's state, or `offline` when it is not connected now (what the dashboard shows
+    and `GET /devices?state=` filters on)."""
+    return str(summary.get("state")) if summary.get("connected") is True else OFFLINE

@@ -21,13 +21,13 @@ from prometheus_client.core import (
     UnknownMetricFamily,
 )
 
-from telemetryhub.api.contracts import GatewayView, HistogramView
+from telemetryhub.api.contracts import GatewayView, HistogramView, device_summaries
+from telemetryhub.api.device_metrics import PREFIX, STATES, device_families
+from telemetryhub.api.device_metrics import number as _number
 from telemetryhub.uplink.base import BACKING_OFF, CIRCUIT_OPEN, CONNECTED, DISCONNECTED, STOPPED
 
-PREFIX = "telemetryhub"
 COUNTER, GAUGE, UNTYPED = "counter", "gauge", "untyped"
 SECTIONS = ("metrics", "link", "board")
-DEVICE_STATES = ("Idle", "Measuring", "SafeState")
 UPLINK_STATES = (CONNECTED, DISCONNECTED, BACKING_OFF, CIRCUIT_OPEN, STOPPED)
 RETENTION = "retention"  # the store's retention reports among the uplinks
 
@@ -163,10 +163,12 @@ def field_metric(section: str, key: str) -> Field | None:
 
 
 class CoreCollector:
-    """Reads one `status()` snapshot per scrape and turns it into metric families."""
+    """Reads one `status()` snapshot per scrape and turns it into metric families; per-device
+    series for the first `max_devices` boards (telemetryhub.api.device_metrics)."""
 
-    def __init__(self, core: GatewayView) -> None:
+    def __init__(self, core: GatewayView, max_devices: int) -> None:
         self._core = core
+        self._max_devices = max_devices
 
     def describe(self) -> list[Metric]:
         # Empty: registration must not call into the core.
@@ -175,7 +177,8 @@ class CoreCollector:
     def collect(self) -> Iterator[Metric]:
         status = self._core.status()
         yield from _section_families(status)
-        yield from _device(status)
+        yield from _fleet(status)
+        yield from device_families(device_summaries(status), self._max_devices)
         yield from _uplinks(_section(status, "uplinks"))
         yield from _latency(self._core.latency)
 
@@ -210,41 +213,26 @@ def _family(field: Field) -> _Family:
     return UnknownMetricFamily(name, field.doc, labels=labels)
 
 
-def _device(status: Mapping[str, object]) -> Iterator[Metric]:
-    """The board's state (one gauge per state), its identity, and the newest sample's time."""
+def _fleet(status: Mapping[str, object]) -> Iterator[Metric]:
+    """The fleet's state (one gauge per state) and the newest sample's time of any board."""
     state = status.get("state")
     if isinstance(state, str):
         family = GaugeMetricFamily(
-            f"{PREFIX}_device_state",
-            "1 for the state the board last reported (Idle, Measuring, SafeState).",
+            f"{PREFIX}_fleet_state",
+            "1 for the fleet's state: SafeState if any connected board is in it, else "
+            "Measuring if any measures, else Idle.",
             labels=["state"],
         )
-        for name in (*DEVICE_STATES, *([] if state in DEVICE_STATES else [state])):
+        for name in (*STATES, *([] if state in STATES else [state])):
             family.add_metric([name], float(name == state))
         yield family
-    device = _section(status, "device")
-    boot_id = device.get("boot_id")
-    if isinstance(boot_id, int):
-        info = GaugeMetricFamily(
-            f"{PREFIX}_device_info",
-            "The connected board: id, firmware, protocol and boot id (8 hex digits); always 1.",
-            labels=["device_id", "firmware", "protocol", "boot_id"],
-        )
-        labels = [str(device.get(k, "")) for k in ("id", "firmware", "protocol")]
-        info.add_metric([*labels, boot_id_hex(boot_id)], 1.0)
-        yield info
     ts = _number(_section(status, "latest_sample").get("ts"))
     if ts is not None:
         yield GaugeMetricFamily(
             f"{PREFIX}_latest_sample_timestamp_seconds",
-            "Wall-clock time (unix seconds) of the newest sample received from the board.",
+            "Wall-clock time (unix seconds) of the newest sample received from any board.",
             value=ts,
         )
-
-
-def boot_id_hex(boot_id: int) -> str:
-    """A boot id as the logs and the dashboard show it: 8 lower-case hex digits."""
-    return f"{boot_id & 0xFFFFFFFF:08x}"
 
 
 # (status key, metric name, type, help) for every uplink; retention has its own table
@@ -364,13 +352,6 @@ def _latency(histogram: HistogramView) -> Iterator[Metric]:
 def _section(status: Mapping[str, object], name: str) -> Mapping[str, object]:
     value = status.get(name)
     return value if isinstance(value, Mapping) else {}
-
-
-def _number(value: object) -> float | None:
-    """A JSON number as a float; None for anything else (booleans included)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
 
 
 def _flag(value: object) -> float | None:

@@ -17,16 +17,17 @@ from prometheus_client.gc_collector import GCCollector
 
 from telemetryhub import __version__
 from telemetryhub.api.contracts import GatewayView
-from telemetryhub.api.core_metrics import PREFIX, CoreCollector
+from telemetryhub.api.core_metrics import CoreCollector
+from telemetryhub.api.device_metrics import PREFIX
 
 
 class ApiMetrics:
     """Core metrics, request counters and latency per endpoint, build info, process_* and
     python_* (prometheus_client's process, platform and GC collectors on this registry)."""
 
-    def __init__(self, core: GatewayView) -> None:
+    def __init__(self, core: GatewayView, max_devices: int) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(CoreCollector(core))
+        self.registry.register(CoreCollector(core, max_devices))
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)

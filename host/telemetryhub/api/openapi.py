@@ -7,146 +7,11 @@ import functools
 from typing import Any
 
 from telemetryhub import __version__
-from telemetryhub.api.schemas import (
-    FAULT_MODES,
-    FAULT_SCHEMA,
-    PERIOD_SCHEMA,
-    RECENT_PARAMS,
-    SAMPLES_PARAMS,
-    QueryParam,
-)
+from telemetryhub.api.commands import COMMANDS
+from telemetryhub.api.response_schemas import SCHEMAS
+from telemetryhub.api.schemas import DEVICES_PARAMS, RECENT_PARAMS, SAMPLES_PARAMS, QueryParam
 
 _JSON = "application/json"
-
-_SCHEMAS: dict[str, Any] = {
-    "Error": {
-        "type": "object",
-        "properties": {
-            "error": {"type": "string", "description": "What went wrong and what was expected."},
-            "status": {"type": "integer", "description": "The HTTP status, repeated."},
-            "request_id": {"type": "string"},
-        },
-        "required": ["error", "status", "request_id"],
-    },
-    "Ok": {
-        "type": "object",
-        "properties": {"ok": {"const": True}},
-        "required": ["ok"],
-    },
-    "LatestSample": {
-        "type": ["object", "null"],
-        "properties": {
-            "seq": {"type": "integer"},
-            "value": {"type": "number"},
-            "unit": {"type": "string"},
-            "ts": {"type": "number", "description": "UTC seconds since the epoch."},
-        },
-        "required": ["seq", "value", "unit", "ts"],
-    },
-    "Status": {
-        "type": "object",
-        "properties": {
-            "ts": {
-                "type": "number",
-                "description": "The gateway's wall clock when this snapshot was taken (UTC s).",
-            },
-            "state": {"type": "string", "enum": ["Idle", "Measuring", "SafeState"]},
-            "latest_sample": {"$ref": "#/components/schemas/LatestSample"},
-            "metrics": {
-                "type": "object",
-                "properties": {
-                    name: {"type": "integer", "minimum": 0}
-                    for name in (
-                        "samples_processed",
-                        "samples_dropped",
-                        "pool_jobs_processed",
-                        "pool_jobs_queued",
-                        "pool_num_threads",
-                        "queue_depth",
-                        "queue_capacity",
-                    )
-                },
-            },
-            "link": {
-                "type": "object",
-                "properties": {
-                    "connected": {"type": "boolean"},
-                    "last_error": {
-                        "type": ["string", "null"],
-                        "description": "Why the link last failed or could not open.",
-                    },
-                },
-            },
-            "device": {
-                "type": ["object", "null"],
-                "properties": {
-                    "boot_id": {
-                        "type": "integer",
-                        "description": "Shown as 8 hex digits in logs, dashboard and metrics.",
-                    },
-                    "fault": {"$ref": "#/components/schemas/ArmedFault"},
-                },
-            },
-            "uplinks": {"type": "object", "description": "Each uplink's delivery status."},
-            "aggregates": {
-                "type": "array",
-                "description": "Rolling count/min/max/mean per device channel.",
-                "items": {"type": "object"},
-            },
-        },
-        "required": ["state", "latest_sample", "metrics", "link", "device"],
-    },
-    "ArmedFault": {
-        "type": "object",
-        "description": "The fault the board has armed (it stays armed across reset).",
-        "properties": {
-            "mode": {"type": "string", "enum": list(FAULT_MODES)},
-            "probability": {"type": ["number", "null"]},
-            "count": {"type": ["integer", "null"]},
-        },
-        "required": ["mode"],
-    },
-    "Sample": {
-        "type": "object",
-        "properties": {
-            "device_id": {"type": "string"},
-            "boot_id": {"type": "integer"},
-            "seq": {"type": "integer"},
-            "ts": {"type": "number"},
-            "value": {"type": "number"},
-            "unit": {"type": "string"},
-            "channel": {"type": "integer"},
-            "board_ms": {"type": "integer"},
-        },
-        "required": ["device_id", "boot_id", "seq", "ts", "value", "unit", "channel"],
-    },
-    "Samples": {
-        "type": "object",
-        "properties": {
-            "samples": {"type": "array", "items": {"$ref": "#/components/schemas/Sample"}},
-            "count": {"type": "integer", "minimum": 0},
-        },
-        "required": ["samples", "count"],
-    },
-    "Health": {
-        "type": "object",
-        "properties": {
-            "status": {"enum": ["ok", "failing"]},
-            "problems": {"type": "array", "items": {"type": "string"}},
-        },
-        "required": ["status", "problems"],
-    },
-    "Ready": {
-        "type": "object",
-        "properties": {
-            "ready": {"type": "boolean"},
-            "reasons": {"type": "array", "items": {"type": "string"}},
-        },
-        "required": ["ready", "reasons"],
-    },
-    "Fault": FAULT_SCHEMA,
-    "Period": PERIOD_SCHEMA,
-}
 
 _ERROR_TEXT = {
     400: (
@@ -156,19 +21,27 @@ _ERROR_TEXT = {
     ),
     401: "No bearer token, and this caller needs one.",
     403: "The token is unknown or lacks the role.",
+    404: "No such path, or no board of that device id is known to this gateway.",
     409: "The device state machine refused the transition.",
     413: "Request body too large.",
     415: "The body is not application/json.",
     429: "Rate limit hit; see Retry-After.",
     500: "A bug in the gateway.",
     502: "The board rejected the command (the message carries its code).",
-    503: "No device connected (or, for /ready, not ready).",
+    503: "No device connected: the board named, or (fleet commands) any (for /ready: not ready).",
     504: "The board did not answer in time.",
 }
 
 _COMMON = (413, 429, 500)
 _READ = (401, 403, *_COMMON)
 _COMMAND = (401, 403, 409, 502, 503, 504, *_COMMON)
+_DEVICE_ID = {
+    "name": "device_id",
+    "in": "path",
+    "required": True,
+    "description": "The board's id, as it says in its HELLO.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[^/]+$"},
+}
 
 
 def _ok(schema: str, description: str) -> dict[str, Any]:
@@ -183,20 +56,23 @@ def _errors(codes: tuple[int, ...]) -> dict[str, Any]:
 
 
 def _param(p: QueryParam) -> dict[str, Any]:
-    return {
+    param = {
         "name": p.name,
         "in": "query",
         "required": False,
         "description": p.description,
         "schema": p.schema(),
     }
+    if p.max_repeat > 1:
+        param.update(style="form", explode=True)  # ?device=a&device=b
+    return param
 
 
-def _command(summary: str, body: str | None = None) -> dict[str, Any]:
+def _command(summary: str, body: str | None = None, one: bool = False) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": summary,
         "security": [{"bearer": []}],
-        "responses": {"200": _ok("Ok", "Done."), **_errors(_COMMAND)},
+        "responses": {"200": _ok("Outcomes", "Each board's outcome."), **_errors(_COMMAND)},
     }
     if body is not None:
         op["requestBody"] = {
@@ -204,6 +80,9 @@ def _command(summary: str, body: str | None = None) -> dict[str, Any]:
             "content": {_JSON: {"schema": {"$ref": f"#/components/schemas/{body}"}}},
         }
         op["responses"].update(_errors((400, 415)))
+    if one:
+        op["parameters"] = [_DEVICE_ID]
+        op["responses"].update(_errors((404,)))
     return {"post": op}
 
 
@@ -219,6 +98,35 @@ def _read(summary: str, schema: str, params: tuple[QueryParam, ...] = ()) -> dic
     return {"get": op}
 
 
+_COMMAND_TEXT = {
+    "start": "Start measuring.",
+    "stop": "Stop measuring (then wait until what was sent is stored).",
+    "reset": "Reset (leave SafeState for Idle; an armed fault stays armed).",
+    "fault": "Set fault injection.",
+    "period": "Set the sampling period.",
+}
+_BODY = {"fault": "Fault", "period": "Period"}
+
+
+def _commands() -> dict[str, Any]:
+    """Each command twice: to every connected board, and to the board named in the path."""
+    paths: dict[str, Any] = {}
+    for verb, _schema, _run in COMMANDS:
+        text = _COMMAND_TEXT[verb]
+        paths[f"/{verb}"] = _command(f"Every connected board: {text}", _BODY.get(verb))
+        paths[f"/devices/{{device_id}}/{verb}"] = _command(
+            f"One board: {text}", _BODY.get(verb), one=True
+        )
+    return paths
+
+
+def _device_read() -> dict[str, Any]:
+    read = _read("One board's full document.", "DeviceStatus")
+    read["get"]["parameters"] = [_DEVICE_ID]
+    read["get"]["responses"].update(_errors((404,)))
+    return read
+
+
 def _public(summary: str, responses: dict[str, Any]) -> dict[str, Any]:
     return {
         "get": {
@@ -231,14 +139,20 @@ def _public(summary: str, responses: dict[str, Any]) -> dict[str, Any]:
 
 def _paths() -> dict[str, Any]:
     return {
-        "/status": _read("Device state, latest sample, metrics, link and device.", "Status"),
+        "/status": _read(
+            "The fleet: state, newest sample, counts, one summary per board.", "Status"
+        ),
+        "/devices": _read(
+            "Every board known (offline ones too), by device id.", "Devices", DEVICES_PARAMS
+        ),
+        "/devices/{device_id}": _device_read(),
         "/samples": _read("Stored samples, oldest first.", "Samples", SAMPLES_PARAMS),
-        "/samples/recent": _read("Recent samples from memory, thinned.", "Samples", RECENT_PARAMS),
-        "/start": _command("Start measuring."),
-        "/stop": _command("Stop measuring."),
-        "/reset": _command("Reset the device (leaves SafeState)."),
-        "/fault": _command("Set fault injection.", "Fault"),
-        "/period": _command("Set the sampling period.", "Period"),
+        "/samples/recent": _read(
+            "Recent samples from memory, thinned per device, oldest first.",
+            "Samples",
+            RECENT_PARAMS,
+        ),
+        **_commands(),
         "/health": _public(
             "Liveness: the process serves requests and every pipeline thread is running.",
             {
@@ -293,7 +207,7 @@ def _document() -> dict[str, Any]:
         },
         "paths": _paths(),
         "components": {
-            "schemas": _SCHEMAS,
+            "schemas": SCHEMAS,
             "responses": {
                 f"E{code}": {
                     "description": text,

@@ -1,32 +1,28 @@
-"""The REST endpoints: status and history reads, device commands, health, readiness, metrics."""
+"""The REST reads: fleet status, devices, history, health, readiness, metrics, the document."""
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections.abc import Mapping
 
 from flask import Blueprint, Response, jsonify, request
-from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
 from telemetryhub.api.auth import Role
-from telemetryhub.api.guard import api_state, body_too_large_message, requires
+from telemetryhub.api.contracts import board_status, device_summaries
+from telemetryhub.api.guard import api_state, requires
 from telemetryhub.api.openapi import openapi_document
 from telemetryhub.api.schemas import (
-    FAULT_SCHEMA,
-    PERIOD_SCHEMA,
+    DEVICES_PARAMS,
     RECENT_PARAMS,
     SAMPLES_PARAMS,
     InvalidInput,
-    parse_json,
     parse_query,
-    validate_body,
 )
 from telemetryhub.core.device_status import sample_json
-from telemetryhub.models import Fault, FaultMode, Sample
+from telemetryhub.models import Sample
 
 bp = Blueprint("api", __name__)
-
-OK = {"ok": True}
 
 
 @bp.get("/status")
@@ -34,47 +30,23 @@ def status() -> Response:
     return jsonify(dict(api_state().core.status()))
 
 
-@bp.post("/start")
-@requires(Role.OPERATOR)
-def start() -> Response:
-    api_state().core.start()
-    return jsonify(OK)
-
-
-@bp.post("/stop")
-@requires(Role.OPERATOR)
-def stop() -> Response:
-    api_state().core.stop()
-    return jsonify(OK)
-
-
-@bp.post("/reset")
-@requires(Role.OPERATOR)
-def reset() -> Response:
-    api_state().core.reset_device()
-    return jsonify(OK)
-
-
-@bp.post("/fault")
-@requires(Role.OPERATOR)
-def fault() -> Response:
-    body = validate_body(FAULT_SCHEMA, _json_body())
-    api_state().core.inject_fault(
-        Fault(
-            mode=FaultMode[str(body["mode"]).upper()],
-            probability=float(body.get("probability", 0.0)),
-            count=int(body.get("count", 0)),
-        )
+@bp.get("/devices")
+def devices() -> Response:
+    query = parse_query(DEVICES_PARAMS, request.args)
+    wanted = set(_strings(query["state"]))
+    status = api_state().core.status()
+    found = sorted(
+        (d for d in device_summaries(status) if not wanted or board_status(d) in wanted),
+        key=lambda d: str(d.get("device_id")),
     )
-    return jsonify(OK)
+    offset, limit = int(_number(query["offset"])), int(_number(query["limit"]))
+    page = found[offset : offset + limit]
+    return jsonify(ts=status.get("ts"), devices=page, count=len(page), total=len(found))
 
 
-@bp.post("/period")
-@requires(Role.OPERATOR)
-def period() -> Response:
-    body = validate_body(PERIOD_SCHEMA, _json_body())
-    api_state().core.set_period(int(body["period_ms"]))
-    return jsonify(OK)
+@bp.get("/devices/<device_id>")
+def device(device_id: str) -> Response:
+    return jsonify(dict(api_state().core.device_status(device_id)))
 
 
 @bp.get("/samples")
@@ -84,10 +56,10 @@ def samples() -> Response:
     if isinstance(since, float) and isinstance(until, float) and until < since:
         raise InvalidInput("query parameter 'until' must not be before 'since'")
     found = api_state().core.store.query(
-        device_id=_opt_str(query["device"]),
+        device_id=_strings(query["device"]) or None,
         since_ts=_opt_float(since),
         until_ts=_opt_float(until),
-        limit=int(query["limit"] or 1000),
+        limit=int(_number(query["limit"])),
     )
     return jsonify(samples=[sample_json(s) for s in found], count=len(found))
 
@@ -95,10 +67,14 @@ def samples() -> Response:
 @bp.get("/samples/recent")
 def samples_recent() -> Response:
     query = parse_query(RECENT_PARAMS, request.args)
-    found = thin(
-        api_state().core.recent_samples(float(query["seconds"] or 300)),
-        int(query["points"] or 600),
-    )
+    core, seconds = api_state().core, _number(query["seconds"])
+    ids = _strings(query["device"])
+    if ids:
+        series = [core.recent_samples(seconds, d) for d in dict.fromkeys(ids)]
+    else:
+        series = list(_by_device(core.recent_samples(seconds)).values())
+    points = int(_number(query["points"]))
+    found = list(heapq.merge(*(thin(s, points) for s in series), key=lambda s: s.ts))
     return jsonify(samples=[sample_json(s) for s in found], count=len(found))
 
 
@@ -192,24 +168,27 @@ def thin(items: list[Sample], points: int) -> list[Sample]:
     return picked
 
 
-def _json_body() -> object:
-    if not request.is_json:
-        raise UnsupportedMediaType(
-            "this endpoint takes a JSON body (Content-Type: application/json)"
-        )
-    body = request.get_data(cache=False)
-    limit = api_state().settings.max_body_bytes
-    if len(body) > limit:  # a chunked body: no Content-Length for the guard to check
-        raise RequestEntityTooLarge(body_too_large_message(limit))
-    return parse_json(body)
+def _by_device(found: list[Sample]) -> dict[str, list[Sample]]:
+    """Samples grouped by device, each group in the order given."""
+    groups: dict[str, list[Sample]] = {}
+    for sample in found:
+        groups.setdefault(sample.device_id, []).append(sample)
+    return groups
 
 
 def _mapping(value: object) -> Mapping[str, object]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _opt_str(value: object) -> str | None:
-    return value if isinstance(value, str) else None
+def _number(value: object) -> float:
+    """A parameter with a numeric default (so never absent)."""
+    if not isinstance(value, int | float):
+        raise TypeError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _strings(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
 
 
 def _opt_float(value: object) -> float | None:

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError
+from werkzeug.datastructures import MultiDict
+
+from telemetryhub.models import DEVICE_STATUSES
 
 FAULT_MODES = ("none", "random", "intermittent", "deterministic")
 
@@ -113,9 +116,11 @@ class QueryParam:
     default: float | int | None = None
     pattern: str | None = None
     max_length: int | None = None
+    choices: tuple[str, ...] = ()
+    max_repeat: int = 1  # > 1: the parameter may be given up to this many times (a list)
 
     def schema(self) -> dict[str, Any]:
-        """JSON Schema of this parameter."""
+        """JSON Schema of this parameter (of an array of values when it repeats)."""
         out: dict[str, Any] = {"type": self.kind}
         for key, value in (
             ("minimum", self.minimum),
@@ -126,9 +131,22 @@ class QueryParam:
         ):
             if value is not None:
                 out[key] = value
-        if self.kind == "string":
+        if self.choices:
+            out["enum"] = list(self.choices)
+        elif self.kind == "string":
             out["minLength"] = 1
+        if self.max_repeat > 1:
+            return {"type": "array", "items": out, "maxItems": self.max_repeat}
         return out
+
+    def parse_all(self, raw: list[str]) -> QueryValue:
+        """Every value given (a list when the parameter repeats); InvalidInput names it."""
+        if len(raw) > self.max_repeat:
+            times = "once" if self.max_repeat == 1 else f"at most {self.max_repeat} times"
+            raise InvalidInput(f"query parameter '{self.name}' may be given {times}")
+        if self.max_repeat > 1:
+            return [str(self.parse(value)) for value in raw]
+        return self.parse(raw[0] if raw else None)
 
     def parse(self, raw: str | None) -> float | int | str | None:
         """The parsed value (or the default when absent); InvalidInput names the parameter."""
@@ -139,6 +157,12 @@ class QueryParam:
         return self._parse_number(raw)
 
     def _parse_string(self, raw: str) -> str:
+        if self.choices:
+            if raw not in self.choices:
+                raise InvalidInput(
+                    f"query parameter '{self.name}' must be one of {', '.join(self.choices)}"
+                )
+            return raw
         too_long = self.max_length is not None and len(raw) > self.max_length
         if not raw or too_long or (self.pattern and not re.fullmatch(self.pattern, raw)):
             raise InvalidInput(
@@ -163,21 +187,30 @@ class QueryParam:
         return value
 
 
-_TS_MAX = 1e11  # seconds since the epoch, far beyond any real timestamp
+QueryValue = float | int | str | list[str] | None
 
-SAMPLES_PARAMS = (
-    QueryParam(
+_TS_MAX = 1e11  # seconds since the epoch, far beyond any real timestamp
+MAX_DEVICES_PER_QUERY = 100
+
+
+def _devices_param(what: str) -> QueryParam:
+    return QueryParam(
         "device",
         "string",
-        "Only samples of this device id.",
+        f"{what} Repeat it for several devices (at most {MAX_DEVICES_PER_QUERY}).",
         pattern=r"^[A-Za-z0-9_.:-]+$",
         max_length=64,
-    ),
+        max_repeat=MAX_DEVICES_PER_QUERY,
+    )
+
+
+SAMPLES_PARAMS = (
+    _devices_param("Only samples of this device id (default: every device)."),
     QueryParam("since", "number", "Oldest timestamp (UTC seconds), inclusive.", 0, _TS_MAX),
     QueryParam(
         "until",
         "number",
-        "Newest timestamp (UTC seconds), inclusive. Must not be before `since`: 400.",
+        "Samples before this timestamp (UTC seconds), exclusive. Must not be before `since`: 400.",
         0,
         _TS_MAX,
     ),
@@ -185,17 +218,32 @@ SAMPLES_PARAMS = (
 )
 
 RECENT_PARAMS = (
+    _devices_param("Only this device's samples (default: every device)."),
     QueryParam("seconds", "number", "Window length in seconds.", 1, 3600, 300),
-    QueryParam("points", "integer", "Most points returned (evenly thinned).", 10, 5000, 600),
+    QueryParam(
+        "points", "integer", "Most points per device returned (evenly thinned).", 10, 5000, 600
+    ),
+)
+
+DEVICES_PARAMS = (
+    QueryParam(
+        "state",
+        "string",
+        "Only devices in this state (`offline`: not connected now); repeat it for several.",
+        choices=DEVICE_STATUSES,
+        max_repeat=len(DEVICE_STATUSES),
+    ),
+    QueryParam("limit", "integer", "Most devices returned (by device id).", 1, 10_000, 1000),
+    QueryParam("offset", "integer", "Devices skipped first (paging).", 0, 1_000_000, 0),
 )
 
 
 def parse_query(
-    params: tuple[QueryParam, ...], args: Mapping[str, str]
-) -> dict[str, float | int | str | None]:
+    params: tuple[QueryParam, ...], args: MultiDict[str, str]
+) -> dict[str, QueryValue]:
     """Every parameter of `params` parsed from `args`; unknown parameters are refused."""
     known = {p.name for p in params}
     unknown = sorted(set(args) - known)
     if unknown:
         raise InvalidInput(f"unknown query parameter '{unknown[0]}' (known: {sorted(known)})")
-    return {p.name: p.parse(args.get(p.name)) for p in params}
+    return {p.name: p.parse_all(args.getlist(p.name)) for p in params}

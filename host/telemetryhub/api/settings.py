@@ -21,7 +21,8 @@ class ApiSettings:
 
     `reads_open` lets loopback clients read without a token; every other read needs a viewer or
     operator token, and every mutation an operator token. `rate_per_s` <= 0 disables the
-    per-client-IP limiter.
+    per-client-IP limiter. `metrics_max_devices` caps the boards with series of their own in
+    /metrics (telemetryhub.api.device_metrics).
     """
 
     operator_tokens: tuple[str, ...] = ()
@@ -32,6 +33,7 @@ class ApiSettings:
     max_body_bytes: int = 4096
     ready_max_age_periods: float = 5.0
     ready_queue_fraction: float = 0.8
+    metrics_max_devices: int = 200
     tls: TlsSettings | None = None
 
     def __post_init__(self) -> None:
@@ -43,6 +45,8 @@ class ApiSettings:
             raise ConfigError(f"rate_burst must be >= 1 when limiting, got {self.rate_burst}")
         if self.max_body_bytes < 64:
             raise ConfigError(f"max_body_bytes must be >= 64, got {self.max_body_bytes}")
+        if self.metrics_max_devices < 0:
+            raise ConfigError(f"metrics_max_devices must be >= 0, got {self.metrics_max_devices}")
         if not 0.0 < self.ready_queue_fraction <= 1.0:
             raise ConfigError(
                 f"ready_queue_fraction must be in (0, 1], got {self.ready_queue_fraction}"

@@ -44,12 +44,16 @@ def open_store(data_dir: Path) -> SqliteStore:
 
 
 def export_samples(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    """Write every matching sample, oldest first."""
+    """Write every matching sample (of the devices given, else of every device), oldest
+    first."""
     since, until = parse_time(args.since), parse_time(args.until)
     store = open_store(args.data_dir)
+    devices: list[str] | None = args.device  # None: every device
     try:
-        limit = args.limit if args.limit is not None else store.count(args.device)
-        samples = store.query(args.device, since, until, limit=limit) if limit > 0 else []
+        limit = args.limit
+        if limit is None:  # all of them
+            limit = store.count() if devices is None else sum(store.count(d) for d in devices)
+        samples = store.query(devices, since, until, limit=limit) if limit > 0 else []
     finally:
         store.close()
     stream = out or sys.stdout

@@ -13,6 +13,7 @@ from telemetryhub import __version__
 from telemetryhub.config_kinds import PERIOD_MS_MAX
 from telemetryhub.errors import ApiError, TelemetryHubError
 from telemetryhub.firmware_bundle import firmware_dir
+from telemetryhub.models import DEVICE_STATUSES
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -26,6 +27,7 @@ EXIT_UNREACHABLE = 3
 EXIT_AUTH = 4
 EXIT_CONFLICT = 5
 EXIT_DEVICE = 6
+EXIT_PARTIAL = 7  # set by the remote commands (telemetryhub.cli.remote)
 EXIT_INTERRUPTED = 130
 
 # A gateway's HTTP answer -> exit code (status 0: no answer at all).
@@ -34,6 +36,7 @@ _API_EXIT = {
     400: EXIT_USAGE,
     401: EXIT_AUTH,
     403: EXIT_AUTH,
+    404: EXIT_DEVICE,  # no board of that id (or not a TelemetryHub gateway at that URL)
     409: EXIT_CONFLICT,
     503: EXIT_DEVICE,
     504: EXIT_DEVICE,
@@ -42,8 +45,9 @@ _API_EXIT = {
 DESCRIPTION = """\
 TelemetryHub: an edge telemetry gateway for MicroPython boards.
 `telemetryhub run` reads a board, stores every sample in SQLite and serves the REST API and
-dashboard; status, start, stop, reset, fault and period talk to a running gateway over that API;
-emulate, monitor, flash and ports are bench tools for boards."""
+dashboard; status, devices, start, stop, reset, fault and period talk to a running gateway over
+that API (to every board, or to one with --device-id); emulate, monitor, flash and ports are
+bench tools for boards."""
 
 EPILOG = """\
 exit codes:
@@ -53,7 +57,8 @@ exit codes:
   3    the gateway cannot be reached
   4    not allowed: token missing or wrong (HTTP 401/403)
   5    the device refused the transition in its current state (HTTP 409)
-  6    no device connected, or it did not answer in time (HTTP 503/504)
+  6    no such device, no device connected, or it did not answer in time (HTTP 404/503/504)
+  7    some boards did it and others refused (a line per board says which and why)
   130  interrupted (Ctrl-C)
 
 `telemetryhub COMMAND --help` shows a command's options."""
@@ -196,12 +201,16 @@ def check_fault(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _add_remote_options(parser: argparse.ArgumentParser) -> None:
+def _add_remote_options(parser: argparse.ArgumentParser, one_board: bool = True) -> None:
     parser.add_argument(
         "--url", type=gateway_url, default=DEFAULT_URL, help="gateway URL (default %(default)s)"
     )
     parser.add_argument("--token", default=None, help="bearer token (or TELEMETRYHUB_TOKEN)")
     parser.add_argument("--json", action="store_true", help="print the raw JSON answer")
+    if one_board:
+        parser.add_argument(
+            "--device-id", metavar="ID", help="only this board (default: every connected board)"
+        )
 
 
 def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -272,7 +281,9 @@ def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     export = sub.add_parser("export", help="print stored samples as CSV or JSON lines")
     _add_data_dir(export)
     export.add_argument("--format", choices=["csv", "jsonl"], default="csv")
-    export.add_argument("--device", help="only this device id")
+    export.add_argument(
+        "--device", action="append", metavar="ID", help="only this device id (repeatable)"
+    )
     export.add_argument("--since", help="ISO 8601 time or seconds since the epoch")
     export.add_argument("--until", help="ISO 8601 time or seconds since the epoch")
     export.add_argument(
@@ -305,6 +316,16 @@ def _add_remote(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         remote = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
         _add_remote_options(remote)
         remote.set_defaults(handler=_remote(name))
+
+    devices = sub.add_parser("devices", help="list the boards a running gateway knows")
+    devices.add_argument(
+        "--state",
+        action="append",
+        choices=DEVICE_STATUSES,
+        help="only boards in this state (repeatable)",
+    )
+    _add_remote_options(devices, one_board=False)
+    devices.set_defaults(handler=_remote("devices"))
 
     fault = sub.add_parser(
         "fault",

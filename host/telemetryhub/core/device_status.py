@@ -32,10 +32,14 @@ def device_summary(core: GatewayCore, device: DeviceSnapshot) -> dict[str, objec
         "period_ms": None if info is None else info.period_ms,
         "unit": None if info is None else info.unit,
         "firmware": None if info is None else info.firmware_version,
+        "protocol": None if info is None else f"{info.proto_major}.{info.proto_minor}",
         "boot_id_hex": None if info is None else f"{info.boot_id:08x}",
         "fault": fault_json(device),
         "samples_received": device.samples_received,
+        "samples_stored": core.views.counts(device.device_id).get("stored", 0),
         "samples_lost": sum(device.lost.values()),
+        "lost": dict(device.lost),
+        "reconnects": device.link.reconnects,
     }
 
 

@@ -14,12 +14,13 @@ class SampleReader(Protocol):
 
     def query(
         self,
-        device_id: str | None = None,
+        device_id: str | Sequence[str] | None = None,
         since_ts: float | None = None,
         until_ts: float | None = None,
         limit: int = 1000,
     ) -> list[Sample]:
-        """Stored samples matching the filters, oldest first."""
+        """Stored samples matching the filters (one device id, several, or None: every device),
+        oldest first."""
         ...
 
 

@@ -119,7 +119,7 @@ class SqliteStore:
 
     def query(
         self,
-        device_id: str | None = None,
+        device_id: str | Sequence[str] | None = None,
         since_ts: float | None = None,
         until_ts: float | None = None,
         limit: int = 1000,
@@ -128,9 +128,13 @@ class SqliteStore:
         """Samples with `since_ts <= ts < until_ts` (either bound optional), oldest first.
 
         At most `limit` samples: the oldest ones in the range, or with `newest=True` the newest
-        ones (still returned oldest first). Ties in `ts` follow insertion order.
+        ones (still returned oldest first). Ties in `ts` follow insertion order. `device_id` is
+        one device, several (their samples merged by time) or None (every device).
         """
-        devices = self.devices() if device_id is None else [device_id]
+        if device_id is None:
+            devices = self.devices()
+        else:
+            devices = [device_id] if isinstance(device_id, str) else list(dict.fromkeys(device_id))
         per_device = [self._query_device(d, since_ts, until_ts, limit, newest) for d in devices]
         merged = heapq.merge(*per_device, reverse=newest)
         rows = list(itertools.islice(merged, limit))

@@ -1,4 +1,5 @@
-// TelemetryHub dashboard: polls the gateway's own API and drives it with the operator token.
+// TelemetryHub dashboard: the fleet view first (fleet.js), a board's own view at
+// #/device/<id>; polls the gateway's own API and drives it with the operator token.
 "use strict";
 
 (function () {
@@ -6,13 +7,22 @@
   const STATUS_EVERY_MS = 1000;
   const CHART_EVERY_MS = 2000;
   const CHART_SECONDS = 300;
+  const SPARK_EVERY_MS = 5000;
+  const SPARK_SECONDS = 120;
+  const SPARK_POINTS = 30;
+  const SPARK_MOST = 100; // the API takes at most 100 device= per request
   const REQUEST_TIMEOUT_MS = 5000; // a gateway that hangs counts as unreachable
   const TICK_MS = 250;
+  const fleet = window.TelemetryHubFleet;
   const $ = (id) => document.getElementById(id);
+  let current = null; // the board of the device view; null in the fleet view
   let plot = null;
   let sampleAge = null; // {ageS, at}: the latest sample's age when last polled, and when
   let lastOkAt = null; // performance.now() of the last successful status poll
   let failingSince = null; // Date of the first failed poll after a success
+  let statusTimer = null;
+  let pollSeq = 0; // only the newest status poll renders and schedules the next
+  let ticks = 0;
 
   function token() { return sessionStorage.getItem(TOKEN_KEY) || ""; }
 
@@ -44,6 +54,8 @@
       clearTimeout(timer);
     }
   }
+
+  function boardPath(id) { return "/devices/" + encodeURIComponent(id); }
 
   // The form logs and /metrics use for a boot id: 8 lower-case hex digits.
   function bootHex(n) { return (n >>> 0).toString(16).padStart(8, "0"); }
@@ -112,8 +124,8 @@
     sampleAge = sample ? { ageS: Math.max(0, now - sample.ts), at: performance.now() } : null;
   }
 
-  function renderStatus(s) {
-    document.body.classList.remove("stale");
+  // One board's document (GET /devices/<id>).
+  function renderDevice(s) {
     const state = $("state");
     state.textContent = s.state;
     state.className = "badge badge-" + s.state;
@@ -127,8 +139,29 @@
     fillTable($("metrics"), s.metrics);
     fillTable($("linkinfo"), link, ["last_error"]);
     fillTable($("device"), s.device);
+  }
+
+  function renderFleet(listing) {
+    const started = performance.now();
+    const n = fleet.render(listing);
+    const parts = [n.all + (n.all === 1 ? " board" : " boards")];
+    for (const [key, label] of [["SafeState", "SafeState"], ["offline", "offline"], ["silent", "silent"]]) {
+      if (n[key]) parts.push(n[key] + " " + label);
+    }
+    const summary = $("fleet-summary");
+    summary.textContent = parts.join(" · ");
+    summary.className = "summary" + (n.SafeState ? " bad" : n.offline || n.silent ? " warn" : "");
+    // What one poll of the fleet costs this page (the browser test bounds it); only the last
+    // is kept, so a dashboard left open for days does not pile them up.
+    performance.clearMeasures("fleet-render");
+    performance.measure("fleet-render", { start: started });
+  }
+
+  function markFresh() {
+    document.body.classList.remove("stale");
     lastOkAt = performance.now();
     failingSince = null;
+    showError("");
     tick();
   }
 
@@ -140,11 +173,14 @@
     state.textContent = reason;
     state.className = "badge badge-stale";
     $("link").textContent = "link: unknown";
+    $("fleet-summary").textContent = reason;
+    $("fleet-summary").className = "summary";
     if (failingSince === null) failingSince = new Date();
     tick();
   }
 
   function tick() {
+    ticks += 1;
     $("age").textContent = sampleAge
       ? (sampleAge.ageS + (performance.now() - sampleAge.at) / 1000).toFixed(1) + " s"
       : "—";
@@ -155,20 +191,56 @@
     } else {
       $("updated").textContent = "updated " + new Date().toLocaleTimeString();
     }
+    if (current === null && ticks % 4 === 0) fleet.tick();
   }
 
+  function pollFailed(view, e) {
+    const denied = e.status === 401 || e.status === 403;
+    if (view !== null && e.status === 404) {
+      renderStale("unknown board");
+      showError("No board " + JSON.stringify(view) + " is known to this gateway.");
+      return;
+    }
+    renderStale(denied ? "no access" : "gateway unreachable");
+    showError(denied
+      ? "Reading needs a token here: enter a viewer or operator token below."
+      : "Gateway unreachable or failing since " + failingSince.toLocaleTimeString() + ": " + e.message);
+  }
+
+  // The current view's status: /devices for the fleet, /devices/<id> for one board. A poll
+  // overtaken by a newer one (a route change, a command) neither renders nor reschedules.
   async function pollStatus() {
+    clearTimeout(statusTimer);
+    const seq = ++pollSeq;
+    const view = current;
     try {
-      renderStatus(await api("GET", "/status"));
-      showError("");
+      const data = await api("GET", view === null ? "/devices" : boardPath(view));
+      if (seq !== pollSeq) return;
+      if (view === null) renderFleet(data); else renderDevice(data);
+      markFresh();
     } catch (e) {
-      const denied = e.status === 401 || e.status === 403;
-      renderStale(denied ? "no access" : "gateway unreachable");
-      showError(denied
-        ? "Reading needs a token here: enter a viewer or operator token below."
-        : "Gateway unreachable or failing since " + failingSince.toLocaleTimeString() + ": " + e.message);
+      if (seq === pollSeq) pollFailed(view, e);
     } finally {
-      setTimeout(pollStatus, STATUS_EVERY_MS);
+      if (seq === pollSeq) statusTimer = setTimeout(pollStatus, STATUS_EVERY_MS);
+    }
+  }
+
+  async function pollSparks() {
+    const ids = current === null ? fleet.sparkIds(SPARK_MOST) : [];
+    try {
+      if (ids.length) {
+        const query = ids.map((id) => "&device=" + encodeURIComponent(id)).join("");
+        const data = await api("GET", "/samples/recent?seconds=" + SPARK_SECONDS + "&points=" + SPARK_POINTS + query);
+        const started = performance.now();
+        fleet.renderSparks(data.samples);
+        performance.clearMeasures("fleet-sparks");
+        performance.measure("fleet-sparks", { start: started });
+      }
+    } catch (e) {
+      // The status poll reports failures; the sparklines keep their last data.
+    } finally {
+      // No tile yet (the first listing is on its way): look again soon.
+      setTimeout(pollSparks, ids.length ? SPARK_EVERY_MS : STATUS_EVERY_MS);
     }
   }
 
@@ -187,16 +259,18 @@
   }
 
   async function pollChart() {
+    const view = current;
     try {
-      const data = await api("GET", "/samples/recent?seconds=" + CHART_SECONDS + "&points=600");
-      const p = ensurePlot();
-      if (p) {
-        p.setData([data.samples.map((s) => s.ts), data.samples.map((s) => s.value)]);
+      if (view !== null) {
+        const path = "/samples/recent?seconds=" + CHART_SECONDS + "&points=600&device=" + encodeURIComponent(view);
+        const data = await api("GET", path);
+        const p = view === current ? ensurePlot() : null;
+        if (p) p.setData([data.samples.map((s) => s.ts), data.samples.map((s) => s.value)]);
       }
     } catch (e) {
       // The status poll reports failures; the chart just keeps its last data.
     } finally {
-      setTimeout(pollChart, CHART_EVERY_MS);
+      setTimeout(pollChart, view === current ? CHART_EVERY_MS : 0);
     }
   }
 
@@ -206,14 +280,19 @@
     m.className = ok ? "ok" : "err";
   }
 
-  async function command(label, path, body) {
+  // A command to the board of the device view: `verb` is start, stop, reset, fault or period.
+  async function command(label, verb, body) {
     if (!token()) { say("Enter the operator token first.", false); $("token").focus(); return; }
+    if (current === null) return;
     try {
-      await api("POST", path, body);
-      say(label + ": done", true);
+      const answer = await api("POST", boardPath(current) + "/" + verb, body);
+      const refused = Object.entries(answer.devices || {}).filter(([, outcome]) => outcome !== "ok");
+      if (refused.length) say(label + " failed: " + refused.map(([, why]) => why).join("; "), false);
+      else say(label + ": done", true);
     } catch (e) {
       say(label + " failed: " + e.message, false);
     }
+    pollStatus();
   }
 
   function showTokenState() {
@@ -239,6 +318,24 @@
     return body;
   }
 
+  // #/device/<id> shows one board; anything else the fleet.
+  function route() {
+    const match = /^#\/device\/(.+)$/.exec(location.hash);
+    const next = match ? decodeURIComponent(match[1]) : null;
+    if (next === current && statusTimer !== null) return;
+    current = next;
+    document.body.dataset.view = current === null ? "fleet" : "device";
+    $("fleet-view").hidden = current !== null;
+    $("device-view").hidden = current === null;
+    $("device-title").textContent = current === null ? "—" : current;
+    $("state").textContent = "…";
+    $("state").className = "badge badge-unknown";
+    $("message").textContent = "";
+    sampleAge = null;
+    if (plot) plot.setData([[], []]);
+    pollStatus();
+  }
+
   function wire() {
     $("token-form").addEventListener("submit", (ev) => {
       ev.preventDefault();
@@ -248,26 +345,29 @@
       showTokenState();
     });
     $("forget-token").addEventListener("click", () => { sessionStorage.removeItem(TOKEN_KEY); showTokenState(); });
-    $("btn-start").addEventListener("click", () => command("Start", "/start"));
-    $("btn-stop").addEventListener("click", () => command("Stop", "/stop"));
-    $("btn-reset").addEventListener("click", () => command("Reset", "/reset"));
+    $("btn-start").addEventListener("click", () => command("Start", "start"));
+    $("btn-stop").addEventListener("click", () => command("Stop", "stop"));
+    $("btn-reset").addEventListener("click", () => command("Reset", "reset"));
     $("fault-mode").addEventListener("change", faultInputs);
     $("fault-form").addEventListener("submit", (ev) => {
       ev.preventDefault();
-      command("Fault", "/fault", faultBody());
+      command("Fault", "fault", faultBody());
     });
     $("period-form").addEventListener("submit", (ev) => {
       ev.preventDefault();
-      command("Period", "/period", { period_ms: Math.trunc(Number($("period").value)) });
+      command("Period", "period", { period_ms: Math.trunc(Number($("period").value)) });
     });
+    window.addEventListener("hashchange", route);
+    fleet.init();
     faultInputs();
     showTokenState();
   }
 
   document.addEventListener("DOMContentLoaded", () => {
     wire();
-    pollStatus();
+    route();
     pollChart();
+    pollSparks();
     setInterval(tick, TICK_MS);
   });
 })();
